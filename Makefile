@@ -1,0 +1,51 @@
+# textmill: `make run` and `make test` are the two commands a new machine needs.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Python 3.10 (TFX 1.16 needs < 3.11): PATH first, then pyenv's install.
+PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python \
+	/root/.pyenv/versions/3.10*/bin/python; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' \
+	2>/dev/null && { command -v $$p; break; }; done)
+WORK_DIR ?= work
+SERVING_DIR ?= $(WORK_DIR)/serving
+FAMILY ?= distilgpt2
+PRESET ?= tiny
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast lint format bench clean image
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (e.g. pyenv install 3.10.13) or set PYTHON310=/path/to/python3.10"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON310) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==24.3.1"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/textmill corpus $(WORK_DIR)/corpus
+	$(BIN)/textmill run --family $(FAMILY) --preset $(PRESET) \
+		--data '$(WORK_DIR)/corpus/*' --work-dir $(WORK_DIR)/$(FAMILY) \
+		--serving-dir $(SERVING_DIR)
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check textmill tests bench
+	$(BIN)/ruff format --check textmill tests bench
+
+format: setup
+	$(BIN)/ruff check --fix textmill tests bench
+	$(BIN)/ruff format textmill tests bench
+
+bench: setup
+	for b in bench/*/run.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(WORK_DIR) .pytest_cache
