@@ -1,0 +1,67 @@
+import pytest
+
+from textmill.pipelines.config import (
+    ConfigError,
+    PipelineConfig,
+    config_from_dict,
+    load_config,
+    with_overrides,
+)
+
+
+def test_defaults_name_model_and_pipeline_after_family():
+    config = PipelineConfig()
+    assert config.model_name == "distilgpt2"
+    assert config.pipeline_name == "textmill-distilgpt2"
+
+
+def test_round_trip_through_dict():
+    config = with_overrides(
+        PipelineConfig(),
+        ingest={"input_patterns": ["a/*.txt", "gs://b/*.jsonl"]},
+        train={"train_steps": 7},
+    )
+    assert config_from_dict(config.to_dict()) == config
+    assert config.ingest.input_patterns == ("a/*.txt", "gs://b/*.jsonl")
+
+
+def test_yaml_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "family: distilgpt2\n"
+        "ingest:\n  input_patterns: [x.txt]\n  eval_fraction: 0.2\n"
+        "train:\n  preset: tiny\n  batch_size: 4\n"
+    )
+    config = load_config(str(path)).validate()
+    assert config.ingest.eval_fraction == 0.2
+    assert config.train.batch_size == 4
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  learning_rat: 0.1\n")
+    with pytest.raises(ConfigError, match="learning_rat.*train"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    "section, values, match",
+    [
+        ("ingest", {"eval_fraction": 1.5}, "eval_fraction"),
+        ("ingest", {"input_format": "xml"}, "input_format"),
+        ("train", {"batch_size": 0}, "batch_size"),
+        ("validation", {"max_perplexity": 0.5}, "max_perplexity"),
+        ("export", {"tflite_variants": ["int4"]}, "tflite_variants"),
+        ("tokenizer", {"vocab_size": 100}, "vocab_size"),
+    ],
+)
+def test_validation_names_the_field(section, values, match):
+    base = with_overrides(PipelineConfig(), ingest={"input_patterns": ["x"]})
+    config = with_overrides(base, **{section: values})
+    with pytest.raises(ConfigError, match=match):
+        config.validate()
+
+
+def test_missing_data_says_how_to_fix():
+    with pytest.raises(ConfigError, match="--data"):
+        PipelineConfig().validate()

@@ -1,0 +1,3 @@
+from textmill.components.model_validator.component import ModelValidator
+
+__all__ = ["ModelValidator"]

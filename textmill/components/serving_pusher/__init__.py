@@ -1,0 +1,3 @@
+from textmill.components.serving_pusher.component import ServingPusher
+
+__all__ = ["ServingPusher"]

@@ -1,0 +1,127 @@
+"""ServingPusher executor: atomic pushes into SERVING_DIR/NAME/VERSION/."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+TFLITE_SUBDIR = "tflite"
+_SAVED_MODEL_PB = "saved_model.pb"
+
+
+def existing_versions(model_root: str) -> list[int]:
+    """Numeric version directories already under `model_root`."""
+    if not tf.io.gfile.isdir(model_root):
+        return []
+    return sorted(
+        int(name.rstrip("/"))
+        for name in tf.io.gfile.listdir(model_root)
+        if name.rstrip("/").isdigit()
+    )
+
+
+def next_version(model_root: str) -> int:
+    """Seconds since the epoch, or one more than the newest version."""
+    versions = existing_versions(model_root)
+    return max([int(time.time())] + [v + 1 for v in versions])
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _copy_tree(src: str, dst: str, skip: tuple[str, ...] = ()) -> None:
+    for dirpath, _, filenames in tf.io.gfile.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for filename in filenames:
+            if rel == "." and filename in skip:
+                continue
+            target = os.path.normpath(os.path.join(dst, rel, filename))
+            tf.io.gfile.makedirs(os.path.dirname(target))
+            tf.io.gfile.copy(os.path.join(dirpath, filename), target)
+
+
+def push_version(
+    model_dir: str,
+    model_root: str,
+    version: int,
+    tflite_dir: str | None = None,
+) -> str:
+    """Copies a SavedModel (+ TFLite files) to `model_root/version/`.
+
+    Returns:
+        The final version directory.
+
+    Raises:
+        FileExistsError: the version directory already exists.
+    """
+    final = os.path.join(model_root, str(version))
+    if tf.io.gfile.exists(final):
+        raise FileExistsError(f"{final} already exists; refusing to overwrite.")
+    if _is_local(model_root):
+        staging = os.path.join(model_root, f".incoming-{version}-{uuid.uuid4().hex}")
+        _copy_tree(model_dir, staging)
+        if tflite_dir:
+            _copy_tree(tflite_dir, os.path.join(staging, TFLITE_SUBDIR))
+        os.rename(staging, final)
+    else:
+        if tflite_dir:
+            _copy_tree(tflite_dir, os.path.join(final, TFLITE_SUBDIR))
+        _copy_tree(model_dir, final, skip=(_SAVED_MODEL_PB,))
+        tf.io.gfile.copy(
+            os.path.join(model_dir, _SAVED_MODEL_PB),
+            os.path.join(final, _SAVED_MODEL_PB),
+        )
+    return final
+
+
+class Executor(base_executor.BaseExecutor):
+    """Pushes when blessed; records the outcome on the PushedModel."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        blessing = artifact_utils.get_single_instance(
+            input_dict["model_blessing"])
+        tflite = input_dict.get("tflite_model") or []
+        pushed = artifact_utils.get_single_instance(
+            output_dict["pushed_model"])
+
+        if blessing.get_int_custom_property("blessed") != 1:
+            reason = blessing.get_string_custom_property("reason")
+            logging.warning("Model %s not pushed: not blessed (%s)",
+                            model.uri, reason)
+            pushed.set_int_custom_property("pushed", 0)
+            pushed.set_string_custom_property("reason", reason)
+            io_utils.write_string_file(
+                os.path.join(pushed.uri, "NOT_PUSHED"), reason)
+            return
+
+        model_root = os.path.join(
+            exec_properties["serving_dir"], exec_properties["model_name"])
+        tf.io.gfile.makedirs(model_root)
+        version = next_version(model_root)
+        final = push_version(
+            path_utils.serving_model_path(model.uri),
+            model_root,
+            version,
+            tflite[0].uri if tflite else None,
+        )
+        logging.info("Pushed %s to %s", model.uri, final)
+        pushed.set_int_custom_property("pushed", 1)
+        pushed.set_string_custom_property("pushed_destination", final)
+        pushed.set_int_custom_property("pushed_version", version)
+        io_utils.write_string_file(os.path.join(pushed.uri, "PUSHED"), final)

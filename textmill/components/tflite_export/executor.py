@@ -1,0 +1,82 @@
+"""TFLiteExport executor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from textmill.components.eval_windows import load_eval_windows
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.saved_model_scoring import SavedModelLogits
+from textmill.serving.tflite_conversion import (
+    TFLiteLogits,
+    convert_to_tflite,
+    parity_report,
+)
+
+METADATA_FILE = "metadata.json"
+
+
+def tflite_filename(variant: str) -> str:
+    return f"model_{variant}.tflite"
+
+
+class Executor(base_executor.BaseExecutor):
+    """Converts, checks parity, writes flatbuffers and metadata.json."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        output = artifact_utils.get_single_instance(
+            output_dict["tflite_model"])
+        model_dir = path_utils.serving_model_path(model.uri)
+        model_metadata = read_model_metadata(model_dir)
+        reference = SavedModelLogits(model_dir)
+        windows = load_eval_windows(
+            examples,
+            reference.sequence_length,
+            model_metadata["eos_id"],
+            exec_properties["parity_windows"],
+        )
+        metadata = {
+            "signature": "logits_from_ids",
+            "input": {"token_ids": [1, reference.sequence_length],
+                      "dtype": "int32"},
+            "output": {"logits": [1, reference.sequence_length,
+                                  "vocabulary_size"]},
+            "model": model_metadata,
+            "variants": {},
+        }
+        for variant in json.loads(exec_properties["variants"]):
+            flatbuffer = convert_to_tflite(model_dir, variant)
+            filename = tflite_filename(variant)
+            io_utils.write_bytes_file(
+                os.path.join(output.uri, filename), flatbuffer)
+            report = parity_report(reference, TFLiteLogits(flatbuffer), windows)
+            metadata["variants"][variant] = {
+                "file": filename,
+                "bytes": len(flatbuffer),
+                "parity": report,
+            }
+            logging.info(
+                "TFLite %s: %d bytes, max |logit diff| %.2e, top-1 "
+                "agreement %.4f over %d windows",
+                variant, len(flatbuffer), report["max_abs_logit_diff"],
+                report["top1_agreement"], report["windows"],
+            )
+        io_utils.write_string_file(
+            os.path.join(output.uri, METADATA_FILE),
+            json.dumps(metadata, indent=2),
+        )

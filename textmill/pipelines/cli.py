@@ -1,0 +1,118 @@
+"""The `textmill` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from textmill.pipelines.config import (
+    FAMILIES,
+    ConfigError,
+    PipelineConfig,
+    load_config,
+    with_overrides,
+)
+
+
+def _add_run_parser(subparsers) -> None:
+    run = subparsers.add_parser(
+        "run", help="run the whole pipeline locally (LocalDagRunner)"
+    )
+    run.add_argument("--family", choices=FAMILIES)
+    run.add_argument(
+        "--data", action="append", metavar="PATTERN",
+        help="input file pattern (local or gs://); repeatable",
+    )
+    run.add_argument("--work-dir", help="pipeline root, metadata, summary")
+    run.add_argument("--serving-dir", help="push to SERVING_DIR/MODEL/VERSION")
+    run.add_argument("--model-name", help="name under the serving dir")
+    run.add_argument("--preset", help="model preset, e.g. tiny, distilgpt2")
+    run.add_argument("--init-from", help="keras-hub preset dir to fine-tune")
+    run.add_argument("--train-steps", type=int)
+    run.add_argument("--strict", action="store_true", default=None,
+                     help="stop at the first bad input record")
+    run.add_argument("--config", help="YAML file shaped like PipelineConfig")
+    run.add_argument(
+        "--beam-arg", action="append", metavar="ARG",
+        help="Beam pipeline argument, replaces the defaults; repeatable",
+    )
+
+
+def _config_from_args(args) -> PipelineConfig:
+    config = load_config(args.config) if args.config else PipelineConfig()
+    work_dir = args.work_dir or config.work_dir
+    top = {
+        "family": args.family,
+        "work_dir": work_dir,
+        "serving_dir": args.serving_dir or (
+            None if args.config else os.path.join(work_dir, "serving")),
+        "model_name": args.model_name,
+        "beam_pipeline_args": args.beam_arg,
+    }
+    return with_overrides(
+        config,
+        top=top,
+        ingest={"input_patterns": args.data, "strict": args.strict},
+        train={"preset": args.preset, "init_from": args.init_from,
+               "train_steps": args.train_steps},
+    ).validate()
+
+
+def _cmd_run(args) -> int:
+    from textmill.pipelines.local import SUMMARY_FILE, run_local
+    from textmill.pipelines.summary import format_summary
+
+    summary = run_local(_config_from_args(args))
+    print(format_summary(summary))
+    print(f"  summary: {os.path.join(summary['config']['work_dir'], SUMMARY_FILE)}")
+    if summary.get("error"):
+        print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_corpus(args) -> int:
+    from textmill.corpus.default_corpus import write_default_corpus
+
+    path = write_default_corpus(args.out_dir, max_documents=args.max_documents)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textmill",
+        description="TFX pipelines from raw text to deployed language models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(subparsers)
+    corpus = subparsers.add_parser(
+        "corpus", help="write the embedded default corpus into OUT_DIR"
+    )
+    corpus.add_argument("out_dir")
+    corpus.add_argument("--max-documents", type=int)
+    return parser
+
+
+_COMMANDS = {"run": _cmd_run, "corpus": _cmd_corpus}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "run"
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as e:
+        print(f"textmill: configuration error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

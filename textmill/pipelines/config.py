@@ -1,0 +1,309 @@
+"""Typed, frozen pipeline configuration, loadable from YAML.
+
+Every knob a user may turn lives here, grouped by pipeline stage. Components
+receive plain values taken from these dataclasses; nothing downstream parses
+configuration again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+FAMILIES = ("distilgpt2",)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """How TextExampleGen reads, cleans and splits documents.
+
+    Args:
+        input_patterns: file patterns (local or gs://, globs allowed).
+        input_format: "auto", "text", "jsonl" or "csv".
+        text_field: JSON field or CSV column that holds the text.
+        text_unit: for plain text, "file" (one document per file) or
+            "paragraph" (documents separated by blank lines).
+        min_chars: shorter documents are skipped (counted as too_short).
+        max_chars: longer documents are skipped (counted as too_long).
+        eval_fraction: share of documents hashed into the eval split.
+        strict: stop at the first bad record instead of counting it.
+    """
+
+    input_patterns: tuple[str, ...] = ()
+    input_format: str = "auto"
+    text_field: str = "text"
+    text_unit: str = "file"
+    min_chars: int = 32
+    max_chars: int = 1_000_000
+    eval_fraction: float = 0.1
+    strict: bool = False
+
+    def validate(self) -> None:
+        if not self.input_patterns:
+            raise ConfigError(
+                "ingest.input_patterns is empty: pass --data PATTERN (a file, "
+                "a glob or a gs:// path)."
+            )
+        _check_choice("ingest.input_format", self.input_format,
+                      ("auto", "text", "jsonl", "csv"))
+        _check_choice("ingest.text_unit", self.text_unit,
+                      ("file", "paragraph"))
+        if not 0 < self.eval_fraction < 1:
+            raise ConfigError(
+                f"ingest.eval_fraction must be in (0, 1), got "
+                f"{self.eval_fraction}."
+            )
+        if not 0 <= self.min_chars < self.max_chars:
+            raise ConfigError(
+                f"ingest.min_chars ({self.min_chars}) must be >= 0 and below "
+                f"ingest.max_chars ({self.max_chars})."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    """The byte-level BPE vocabulary learned (or imported) in Transform.
+
+    Args:
+        vocab_size: target vocabulary size when learning; 0 takes the
+            model preset's default.
+        min_frequency: merges seen fewer times than this are not learned.
+        init_from: checkpoint directory with vocab.json and merges.txt;
+            when set, the vocabulary is imported instead of learned.
+    """
+
+    vocab_size: int = 0
+    min_frequency: int = 2
+    init_from: str | None = None
+
+    def validate(self) -> None:
+        if self.vocab_size and self.vocab_size < 257:
+            raise ConfigError(
+                f"tokenizer.vocab_size must be 0 (preset default) or >= 257 "
+                f"(256 bytes + end-of-text), got {self.vocab_size}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Trainer hyper-parameters.
+
+    Args:
+        preset: model preset name of the family (e.g. "tiny", "distilgpt2").
+        sequence_length: tokens per packed training window.
+        batch_size: global batch size, kept fixed across device layouts.
+        train_steps: optimizer steps.
+        eval_steps: batches of the eval split evaluated after training.
+        learning_rate: peak learning rate (linear warm-up, cosine decay).
+        warmup_steps: linear warm-up steps.
+        weight_decay: AdamW weight decay.
+        checkpoint_every: steps between resumable checkpoints.
+        seed: seed of initialisation and data order.
+        mixed_precision: "auto" (on where the hardware gains), "on", "off".
+        init_from: a keras-hub preset directory to fine-tune from.
+    """
+
+    preset: str = "tiny"
+    sequence_length: int = 128
+    batch_size: int = 16
+    train_steps: int = 300
+    eval_steps: int = 20
+    learning_rate: float = 1e-3
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    checkpoint_every: int = 50
+    seed: int = 0
+    mixed_precision: str = "auto"
+    init_from: str | None = None
+
+    def validate(self) -> None:
+        for name in ("sequence_length", "batch_size", "train_steps",
+                     "eval_steps", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"train.{name} must be >= 1, got {getattr(self, name)}."
+                )
+        if self.learning_rate <= 0:
+            raise ConfigError(
+                f"train.learning_rate must be > 0, got {self.learning_rate}."
+            )
+        _check_choice("train.mixed_precision", self.mixed_precision,
+                      ("auto", "on", "off"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """The gate between training and pushing.
+
+    Args:
+        max_perplexity: absolute ceiling on eval perplexity.
+        max_regression: the candidate may be worse than the last blessed
+            model by at most this fraction (0.05 = 5 %).
+        max_eval_windows: packed eval windows scored (0 = all).
+    """
+
+    max_perplexity: float = 1e4
+    max_regression: float = 0.05
+    max_eval_windows: int = 200
+
+    def validate(self) -> None:
+        if self.max_perplexity <= 1:
+            raise ConfigError(
+                f"validation.max_perplexity must be > 1, got "
+                f"{self.max_perplexity}."
+            )
+        if self.max_regression < 0:
+            raise ConfigError(
+                f"validation.max_regression must be >= 0, got "
+                f"{self.max_regression}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What is exported next to the SavedModel.
+
+    Args:
+        tflite_variants: any of "float32", "int8" (dynamic range), "float16".
+        parity_windows: eval windows compared between TFLite and SavedModel.
+        max_new_tokens: default continuation length of `generate`.
+    """
+
+    tflite_variants: tuple[str, ...] = ("float32", "int8")
+    parity_windows: int = 16
+    max_new_tokens: int = 32
+
+    def validate(self) -> None:
+        for variant in self.tflite_variants:
+            _check_choice("export.tflite_variants", variant,
+                          ("float32", "int8", "float16"))
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """One pipeline: a model family, its data, and where things go.
+
+    Args:
+        family: model family, one of FAMILIES.
+        work_dir: pipeline root, metadata and summary live here.
+        serving_dir: models are pushed to serving_dir/model_name/VERSION/.
+        model_name: name under serving_dir; defaults to the family.
+        pipeline_name: TFX pipeline name; defaults to "textmill-" + family.
+        beam_pipeline_args: passed unchanged to every Beam step.
+    """
+
+    family: str = "distilgpt2"
+    work_dir: str = "work"
+    serving_dir: str = "work/serving"
+    model_name: str = ""
+    pipeline_name: str = ""
+    beam_pipeline_args: tuple[str, ...] = (
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    )
+    ingest: IngestConfig = IngestConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    train: TrainConfig = TrainConfig()
+    validation: ValidationConfig = ValidationConfig()
+    export: ExportConfig = ExportConfig()
+
+    def __post_init__(self):
+        if not self.model_name:
+            object.__setattr__(self, "model_name", self.family)
+        if not self.pipeline_name:
+            object.__setattr__(self, "pipeline_name", f"textmill-{self.family}")
+
+    def validate(self) -> PipelineConfig:
+        """Checks every field; returns self so calls can chain."""
+        _check_choice("family", self.family, FAMILIES)
+        for section in (self.ingest, self.tokenizer, self.train,
+                        self.validation, self.export):
+            section.validate()
+        return self
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.work_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.work_dir, "metadata.sqlite")
+
+    @property
+    def checkpoint_root(self) -> str:
+        return os.path.join(self.work_dir, "checkpoints")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(map(str, choices))}; "
+            f"got {value!r}."
+        )
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str):
+    """Builds dataclass `cls` from a mapping, rejecting unknown keys."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in {where or 'config'}; "
+            f"known keys: {', '.join(sorted(fields))}."
+        )
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if name in fields else None
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}{name} must be a mapping.")
+            value = _build(type(default), value, f"{where}{name}.")
+        elif isinstance(default, tuple):
+            value = tuple(value) if isinstance(value, list | tuple) else (
+                value,)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: Mapping[str, Any]) -> PipelineConfig:
+    """Builds a PipelineConfig from nested plain values.
+
+    Raises:
+        ConfigError: on unknown keys or wrong section types.
+    """
+    return _build(PipelineConfig, values, "")
+
+
+def load_config(path: str) -> PipelineConfig:
+    """Reads a YAML file shaped like PipelineConfig.to_dict().
+
+    Raises:
+        ConfigError: the file is not a mapping or has unknown keys.
+    """
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{path}: the top level must be a mapping.")
+    return config_from_dict(values)
+
+
+def with_overrides(config: PipelineConfig, **sections: Mapping[str, Any]
+                   ) -> PipelineConfig:
+    """Returns a copy with fields replaced; `sections` maps a section name
+    ("train", "ingest", ...) or "top" to the fields to change."""
+    merged = config.to_dict()
+    for section, values in sections.items():
+        target = merged if section == "top" else merged[section]
+        target.update({k: v for k, v in values.items() if v is not None})
+    return config_from_dict(merged)

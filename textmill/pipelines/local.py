@@ -1,0 +1,72 @@
+"""Runs a pipeline on this machine: LocalDagRunner, SQLite ML Metadata and
+Beam's DirectRunner (multi-process by default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+
+from tfx import v1 as tfx
+
+from textmill.pipelines.config import PipelineConfig
+from textmill.pipelines.pipeline import create_pipeline
+from textmill.pipelines.summary import build_summary
+
+SUMMARY_FILE = "summary.json"
+
+
+def absolute_paths(config: PipelineConfig) -> PipelineConfig:
+    """Local paths made absolute, so components that run in other working
+    directories (Beam workers) see the same files."""
+    def fix(path):
+        return path if not path or "://" in path else os.path.abspath(path)
+
+    return dataclasses.replace(
+        config,
+        work_dir=fix(config.work_dir),
+        serving_dir=fix(config.serving_dir),
+        ingest=dataclasses.replace(
+            config.ingest,
+            input_patterns=tuple(fix(p) for p in config.ingest.input_patterns),
+        ),
+    )
+
+
+def run_local(config: PipelineConfig) -> dict:
+    """Runs the pipeline and writes `summary.json` into the work directory.
+
+    Returns:
+        The summary; its "error" key is set when the run failed.
+    """
+    config = absolute_paths(config.validate())
+    os.makedirs(config.work_dir, exist_ok=True)
+    pipeline = create_pipeline(
+        config,
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path
+        ),
+    )
+    error = None
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as e:  # the summary still reports what did happen
+        logging.exception("Pipeline run failed")
+        error = f"{type(e).__name__}: {e}"
+    try:
+        summary = build_summary(config.metadata_path, config.pipeline_name)
+    except LookupError as e:
+        summary = {"pipeline": config.pipeline_name, "run_id": None,
+                   "pushed": False, "not_pushed_reason": str(e)}
+    if error:
+        summary["error"] = error
+        summary["pushed"] = False
+        summary["not_pushed_reason"] = f"the run failed: {error}"
+    summary["config"] = config.to_dict()
+    path = os.path.join(config.work_dir, SUMMARY_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, default=str)
+    os.replace(tmp, path)
+    return summary

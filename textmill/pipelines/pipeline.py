@@ -1,0 +1,145 @@
+"""create_pipeline: the whole DAG from raw text to a pushed model.
+
+Wiring only: every step's logic lives in its component, and every value in
+PipelineConfig. The same definition runs locally and on Vertex AI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfx import v1 as tfx
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+
+from textmill.components.data_gate import DataGate
+from textmill.components.model_validator import ModelValidator
+from textmill.components.serving_pusher import ServingPusher
+from textmill.components.text_example_gen import TextExampleGen
+from textmill.components.tflite_export import TFLiteExport
+from textmill.pipelines.config import PipelineConfig
+from textmill.trainer.models.gpt2 import GPT2_PRESETS
+
+PREPROCESSING_FN = "textmill.transform.causal_lm.preprocessing_fn"
+RUN_FN = "textmill.trainer.run_fn.run_fn"
+
+
+def tokenizer_custom_config(config: PipelineConfig) -> dict:
+    """Transform's custom_config: the vocabulary to learn or import."""
+    vocab_size = config.tokenizer.vocab_size or GPT2_PRESETS.get(
+        config.train.preset, GPT2_PRESETS["tiny"]
+    )["vocabulary_size"]
+    return {
+        "vocab_size": vocab_size,
+        "min_frequency": config.tokenizer.min_frequency,
+        "init_from": config.tokenizer.init_from or config.train.init_from,
+    }
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config=None,
+) -> tfx.dsl.Pipeline:
+    """Builds the TFX pipeline for `config` (a pure function).
+
+    Args:
+        config: a validated PipelineConfig.
+        metadata_connection_config: MLMD connection (None on Vertex AI).
+
+    Returns:
+        The pipeline: TextExampleGen -> StatisticsGen -> SchemaGen ->
+        ExampleValidator -> DataGate -> Transform -> Trainer ->
+        ModelValidator (against the last blessed model) -> TFLiteExport ->
+        ServingPusher.
+    """
+    ingest = config.ingest
+    example_gen = TextExampleGen(
+        input_patterns=list(ingest.input_patterns),
+        input_format=ingest.input_format,
+        text_field=ingest.text_field,
+        text_unit=ingest.text_unit,
+        min_chars=ingest.min_chars,
+        max_chars=ingest.max_chars,
+        eval_fraction=ingest.eval_fraction,
+        strict=ingest.strict,
+    )
+    examples = example_gen.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"],
+        infer_feature_shape=True,
+    )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+    )
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+    )
+    transform = tfx.components.Transform(
+        examples=examples,
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=["train"], transform=["train", "eval"]
+        ),
+        custom_config=tokenizer_custom_config(config),
+    )
+    transform.add_upstream_node(data_gate)
+    transformed = transform.outputs["transformed_examples"]
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transformed,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.train.eval_steps),
+        custom_config={
+            "family": config.family,
+            "train": dataclasses.asdict(config.train),
+            "checkpoint_root": config.checkpoint_root,
+        },
+    )
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing
+        ),
+    ).with_id("latest_blessed_model_resolver")
+    validator = ModelValidator(
+        examples=transformed,
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"],
+        max_perplexity=config.validation.max_perplexity,
+        max_regression=config.validation.max_regression,
+        max_eval_windows=config.validation.max_eval_windows,
+    )
+    tflite = TFLiteExport(
+        model=trainer.outputs["model"],
+        examples=transformed,
+        variants=config.export.tflite_variants,
+        parity_windows=config.export.parity_windows,
+    )
+    pusher = ServingPusher(
+        model=trainer.outputs["model"],
+        model_blessing=validator.outputs["blessing"],
+        tflite_model=tflite.outputs["tflite_model"],
+        serving_dir=config.serving_dir,
+        model_name=config.model_name,
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[
+            example_gen, statistics_gen, schema_gen, example_validator,
+            data_gate, transform, trainer, latest_blessed, validator, tflite,
+            pusher,
+        ],
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

@@ -1,0 +1,161 @@
+"""What a pipeline run produced, read back from ML Metadata.
+
+The summary answers what a user asks after a run: was a model pushed (and if
+not, why), where are the SavedModel and the TFLite files, what were the
+metrics, and what happened to the input documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from textmill.components.text_example_gen import REPORT_FILENAME
+
+_OUTPUT_EVENTS = (
+    metadata_store_pb2.Event.OUTPUT,
+    metadata_store_pb2.Event.DECLARED_OUTPUT,
+)
+
+
+def _read_json(path: str) -> dict | None:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def latest_run_outputs(
+    store: metadata_store.MetadataStore, pipeline_name: str
+) -> tuple[str, dict[str, list]]:
+    """Artifacts output in the newest run of `pipeline_name`, by type name.
+
+    Cached executions are part of a run too, so reused outputs appear.
+
+    Returns:
+        (run id, {artifact type name: [artifacts, newest first]}).
+
+    Raises:
+        LookupError: the pipeline never ran against this store.
+    """
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        raise LookupError(f"no run of pipeline {pipeline_name!r} in MLMD.")
+    newest = max(
+        store.get_executions_by_context(pipeline.id),
+        key=lambda e: (e.create_time_since_epoch, e.id),
+    )
+    run_type = store.get_context_type("pipeline_run").id
+    run = next(
+        c for c in store.get_contexts_by_execution(newest.id)
+        if c.type_id == run_type
+    )
+    executions = store.get_executions_by_context(run.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    ids = sorted({e.artifact_id for e in events if e.type in _OUTPUT_EVENTS})
+    artifacts = store.get_artifacts_by_id(ids)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    by_type: dict[str, list] = {}
+    for artifact in sorted(artifacts, key=lambda a: -a.id):
+        by_type.setdefault(types[artifact.type_id], []).append(artifact)
+    return run.name, by_type
+
+
+def _prop(artifact, name: str):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def build_summary(metadata_path: str, pipeline_name: str) -> dict:
+    """The summary of the newest run recorded in an SQLite MLMD file."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = 1  # READONLY
+    store = metadata_store.MetadataStore(config)
+    run_id, outputs = latest_run_outputs(store, pipeline_name)
+
+    summary: dict = {"pipeline": pipeline_name, "run_id": run_id}
+    examples = [
+        a for a in outputs.get("Examples", [])
+        if _read_json(os.path.join(a.uri, REPORT_FILENAME)) is not None
+    ]
+    if examples:
+        summary["ingest"] = _read_json(
+            os.path.join(examples[0].uri, REPORT_FILENAME))
+    if outputs.get("Model"):
+        summary["model_artifact"] = outputs["Model"][0].uri
+    blessings = outputs.get("ModelBlessing", [])
+    if blessings:
+        evaluation = _read_json(
+            os.path.join(blessings[0].uri, "evaluation.json")) or {}
+        summary["validation"] = evaluation
+    tflite = outputs.get("textmill.TFLiteModel", [])
+    if tflite:
+        summary["tflite"] = _read_json(
+            os.path.join(tflite[0].uri, "metadata.json"))
+    pushed = outputs.get("PushedModel", [])
+    if pushed:
+        artifact = pushed[0]
+        summary["pushed"] = bool(_prop(artifact, "pushed"))
+        if summary["pushed"]:
+            destination = _prop(artifact, "pushed_destination")
+            summary["serving_model_dir"] = destination
+            summary["tflite_files"] = sorted(
+                os.path.join(destination, "tflite", name)
+                for name in tf.io.gfile.listdir(
+                    os.path.join(destination, "tflite"))
+                if name.endswith(".tflite")
+            ) if tf.io.gfile.isdir(os.path.join(destination, "tflite")) else []
+        else:
+            summary["not_pushed_reason"] = _prop(artifact, "reason")
+    else:
+        summary["pushed"] = False
+        summary["not_pushed_reason"] = "the run stopped before the pusher"
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """A few human-readable lines for the end of `textmill run`."""
+    lines = [f"textmill run {summary['run_id']} of {summary['pipeline']}"]
+    ingest = summary.get("ingest")
+    if ingest:
+        skipped = ", ".join(
+            f"{reason}={count}"
+            for reason, count in sorted(ingest.get("skipped", {}).items())
+        ) or "none"
+        written = ", ".join(
+            f"{split}={count}"
+            for split, count in sorted(ingest.get("written", {}).items())
+        )
+        lines.append(
+            f"  documents: read {ingest.get('documents_read')}, written "
+            f"{written}; skipped: {skipped}"
+        )
+    validation = summary.get("validation")
+    if validation:
+        lines.append(
+            f"  validation: {'BLESSED' if validation['blessed'] else 'NOT BLESSED'}"
+            f" - {validation['reason']}"
+        )
+    for variant, info in ((summary.get("tflite") or {}).get(
+            "variants") or {}).items():
+        parity = info["parity"]
+        lines.append(
+            f"  tflite {variant}: {info['bytes']} bytes, max |logit diff| "
+            f"{parity['max_abs_logit_diff']:.2e}, top-1 agreement "
+            f"{parity['top1_agreement']:.4f}"
+        )
+    if summary.get("pushed"):
+        lines.append(f"  pushed: {summary['serving_model_dir']}")
+        for path in summary.get("tflite_files", []):
+            lines.append(f"  tflite file: {path}")
+    else:
+        lines.append(f"  NOT pushed: {summary.get('not_pushed_reason')}")
+    return "\n".join(lines)

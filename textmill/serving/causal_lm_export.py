@@ -1,0 +1,192 @@
+"""Exports a trained causal LM as a SavedModel that takes raw strings.
+
+Signatures:
+    serving_default(text: string[batch]) -> next_token_logits [batch, vocab],
+        log_likelihood [batch], num_tokens [batch]: the text is tokenized by
+        the Transform graph, prefixed with end-of-text, and its last
+        `sequence_length - 1` tokens are scored.
+    generate(prompt: string[batch], max_new_tokens: int32[]) -> completion
+        [batch]: greedy continuation, stopping at end-of-text.
+    score_examples(examples: serialized tf.Example[batch]) -> as
+        serving_default, reading the raw `text` feature (for TFX tools).
+    logits_from_ids(token_ids: int32[1, sequence_length]) -> logits: the
+        bare network, the graph that TFLite converts.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from textmill.serving.signatures import (
+    GENERATE,
+    LOGITS_FROM_IDS,
+    SCORE_EXAMPLES,
+    SERVING_DEFAULT,
+)
+from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+from textmill.transform.causal_lm import (
+    MERGES_ASSET,
+    TEXT_FEATURE,
+    TOKEN_IDS_FEATURE,
+    VOCAB_ASSET,
+)
+
+class CausalLMServing:
+    """The functions behind the exported signatures.
+
+    Args:
+        model: a keras-hub causal LM taking `token_ids` and `padding_mask`.
+        tft_output: the Transform output that tokenizes raw text.
+        sequence_length: the longest token sequence fed to the model.
+        eos_id: end-of-text id (document separator and stop token).
+    """
+
+    def __init__(
+        self,
+        model: keras_hub.models.CausalLM,
+        tft_output: tft.TFTransformOutput,
+        sequence_length: int,
+        eos_id: int,
+    ):
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        self.raw_feature_spec = tft_output.raw_feature_spec()
+        self.text_spec = self.raw_feature_spec[TEXT_FEATURE]
+        self.tokenizer = ByteBPETokenizer(
+            tf.saved_model.Asset(
+                tft_output.vocabulary_file_by_name(VOCAB_ASSET)
+            ),
+            tf.saved_model.Asset(
+                tft_output.vocabulary_file_by_name(MERGES_ASSET)
+            ),
+        )
+        self.sequence_length = sequence_length
+        self.eos_id = eos_id
+        model.sampler = keras_hub.samplers.GreedySampler()
+
+    # Tokenization through the Transform graph (the training-time graph).
+    def token_ids(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Raw strings [batch] -> ragged int32 ids [batch, None]."""
+        if self.text_spec.shape == [1]:
+            text = text[:, tf.newaxis]  # [batch] -> [batch, 1]
+        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
+        if isinstance(ids, tf.sparse.SparseTensor):
+            ids = tf.RaggedTensor.from_sparse(ids)
+        return tf.cast(ids, tf.int32)
+
+    def _with_bos(self, ids: tf.RaggedTensor, keep) -> tf.RaggedTensor:
+        """Keeps the last `keep` (>= 0) tokens of each row, prefixed with
+        the end-of-text id."""
+        lengths = ids.row_lengths()
+        start = lengths - tf.cast(keep, lengths.dtype)  # may be negative
+        ids = tf.ragged.boolean_mask(
+            ids, tf.ragged.range(lengths) >= start[:, tf.newaxis]
+        )
+        bos = tf.fill([ids.nrows(), 1], tf.constant(self.eos_id, tf.int32))
+        return tf.concat([bos, ids], axis=1)
+
+    def score_text(self, text: tf.Tensor) -> dict:
+        ids = self._with_bos(self.token_ids(text), self.sequence_length - 1)
+        token_ids = ids.to_tensor(0)  # [batch, length]
+        mask = tf.sequence_mask(ids.row_lengths(), tf.shape(token_ids)[1])
+        logits = self.model({"token_ids": token_ids, "padding_mask": mask})
+        logits = tf.cast(logits, tf.float32)  # [batch, length, vocab]
+        log_probs = tf.nn.log_softmax(logits[:, :-1])
+        targets = token_ids[:, 1:]
+        target_log_probs = tf.gather(log_probs, targets, batch_dims=2)
+        target_mask = tf.cast(mask[:, 1:], tf.float32)
+        last = tf.cast(ids.row_lengths() - 1, tf.int32)
+        return {
+            "next_token_logits": tf.gather(logits, last, batch_dims=1),
+            "log_likelihood": tf.reduce_sum(
+                target_log_probs * target_mask, axis=1
+            ),
+            "num_tokens": tf.cast(tf.reduce_sum(target_mask, axis=1), tf.int32),
+        }
+
+    def score_examples(self, serialized: tf.Tensor) -> dict:
+        features = tf.io.parse_example(
+            serialized, {TEXT_FEATURE: self.raw_feature_spec[TEXT_FEATURE]}
+        )
+        return self.score_text(tf.reshape(features[TEXT_FEATURE], [-1]))
+
+    def generate(self, prompt: tf.Tensor, max_new_tokens: tf.Tensor) -> dict:
+        max_new_tokens = tf.clip_by_value(
+            max_new_tokens, 1, self.sequence_length - 1
+        )
+        keep = self.sequence_length - 1 - max_new_tokens
+        ids = self.token_ids(prompt)
+        ids = self._with_bos(ids, keep)
+        prompt_lengths = tf.cast(ids.row_lengths(), tf.int32)
+        total = tf.reduce_max(prompt_lengths) + max_new_tokens
+        token_ids = ids.to_tensor(0, shape=[None, total])
+        mask = tf.sequence_mask(prompt_lengths, total)
+        out = self.model.generate_step(
+            {"token_ids": token_ids, "padding_mask": mask},
+            stop_token_ids=(self.eos_id,),
+        )
+        generated = tf.RaggedTensor.from_tensor(
+            out["token_ids"], lengths=tf.reduce_sum(
+                tf.cast(out["padding_mask"], tf.int32), axis=1)
+        )
+        # Keep the new tokens only, up to max_new_tokens and before eos.
+        new = tf.ragged.boolean_mask(
+            generated,
+            tf.ragged.range(generated.row_lengths()) >= tf.cast(
+                prompt_lengths[:, tf.newaxis], tf.int64),
+        )
+        new = new[:, :max_new_tokens]
+        new = tf.ragged.boolean_mask(new, tf.not_equal(new, self.eos_id))
+        return {"completion": self.tokenizer.detokenize(new)}
+
+    def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
+        logits = self.model(
+            {"token_ids": token_ids,
+             "padding_mask": tf.ones_like(token_ids, tf.bool)}
+        )
+        return {"logits": tf.cast(logits, tf.float32)}
+
+
+def export_causal_lm(
+    model: keras_hub.models.CausalLM,
+    tft_output: tft.TFTransformOutput,
+    export_dir: str,
+    sequence_length: int,
+    eos_id: int,
+) -> None:
+    """Writes the serving SavedModel to `export_dir` (see module doc).
+
+    Args:
+        model: the trained causal LM.
+        tft_output: Transform output whose graph tokenizes raw text.
+        export_dir: destination directory (the Trainer's serving_model_dir).
+        sequence_length: the model's context length used for serving.
+        eos_id: end-of-text id.
+    """
+    serving = CausalLMServing(model, tft_output, sequence_length, eos_id)
+    text = tf.TensorSpec([None], tf.string)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(serving.tft_layer)
+    archive.track(serving.tokenizer)
+    archive.add_endpoint(SERVING_DEFAULT, serving.score_text, [text])
+    archive.add_endpoint(
+        GENERATE,
+        serving.generate,
+        [tf.TensorSpec([None], tf.string, name="prompt"),
+         tf.TensorSpec([], tf.int32, name="max_new_tokens")],
+    )
+    archive.add_endpoint(
+        SCORE_EXAMPLES,
+        serving.score_examples,
+        [tf.TensorSpec([None], tf.string, name="examples")],
+    )
+    archive.add_endpoint(
+        LOGITS_FROM_IDS,
+        serving.logits_from_ids,
+        [tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids")],
+    )
+    archive.write_out(export_dir, verbose=False)

@@ -1,0 +1,48 @@
+"""Draws training and validation loss curves to a PNG."""
+
+from __future__ import annotations
+
+import csv
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def read_history(history_csv: str) -> dict[str, list[float]]:
+    """Columns of a Keras CSVLogger file; a resumed run's rows repeat an
+    epoch, the last row of an epoch wins."""
+    by_epoch: dict[int, dict[str, str]] = {}
+    with tf.io.gfile.GFile(history_csv) as f:
+        for row in csv.DictReader(f):
+            if row.get("epoch", "").isdigit():
+                by_epoch[int(row["epoch"])] = row
+    epochs = sorted(by_epoch)
+    columns = {key for row in by_epoch.values() for key in row} - {"epoch"}
+    return {
+        "epoch": [e + 1 for e in epochs],
+        **{
+            key: [float(by_epoch[e].get(key) or "nan") for e in epochs]
+            for key in sorted(columns)
+        },
+    }
+
+
+def plot_history(history_csv: str, png_path: str) -> None:
+    """Plots `loss` and `val_loss` per epoch from a CSVLogger file."""
+    history = read_history(history_csv)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for key, label in (("loss", "train"), ("val_loss", "eval")):
+        if key in history:
+            ax.plot(history["epoch"], history[key], marker="o", label=label)
+    ax.set_xlabel("epoch (checkpoint interval)")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title("textmill training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with tf.io.gfile.GFile(png_path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)

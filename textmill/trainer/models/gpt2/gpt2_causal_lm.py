@@ -1,0 +1,52 @@
+"""Builds GPT-2 family causal LMs (DistilGPT2 and friends) on keras-hub."""
+
+from __future__ import annotations
+
+import logging
+
+import keras_hub
+
+from textmill.trainer.models.gpt2.gpt2_presets import GPT2_PRESETS
+
+
+def build_gpt2_causal_lm(
+    preset: str,
+    vocabulary_size: int,
+    init_from: str | None = None,
+) -> keras_hub.models.GPT2CausalLM:
+    """Returns a GPT-2 causal LM without a preprocessor (ids in, logits out).
+
+    Args:
+        preset: a key of GPT2_PRESETS (architecture only).
+        vocabulary_size: size of the vocabulary the Transform step uses.
+        init_from: a keras-hub preset directory (e.g. written by
+            `textmill convert gpt2`); its weights and architecture win over
+            `preset`.
+
+    Returns:
+        An unbuilt-by-data `GPT2CausalLM` whose inputs are `token_ids` and
+        `padding_mask`.
+
+    Raises:
+        ValueError: unknown preset, or a checkpoint whose vocabulary does not
+            match the tokenizer's.
+    """
+    if init_from:
+        logging.info("Initialising GPT-2 from preset directory %s", init_from)
+        backbone = keras_hub.models.GPT2Backbone.from_preset(init_from)
+        if backbone.vocabulary_size != vocabulary_size:
+            raise ValueError(
+                f"init_from={init_from!r} has a vocabulary of "
+                f"{backbone.vocabulary_size} tokens but the tokenizer has "
+                f"{vocabulary_size}: import the tokenizer from the same "
+                "checkpoint (tokenizer.init_from)."
+            )
+    else:
+        if preset not in GPT2_PRESETS:
+            raise ValueError(
+                f"preset={preset!r} is not a GPT-2 preset; choose one of "
+                f"{', '.join(GPT2_PRESETS)}."
+            )
+        config = dict(GPT2_PRESETS[preset], vocabulary_size=vocabulary_size)
+        backbone = keras_hub.models.GPT2Backbone(**config)
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
