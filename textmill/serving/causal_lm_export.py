@@ -34,6 +34,7 @@ from textmill.transform.causal_lm import (
     VOCAB_ASSET,
 )
 
+
 class CausalLMServing:
     """The functions behind the exported signatures.
 
@@ -129,14 +130,16 @@ class CausalLMServing:
             stop_token_ids=(self.eos_id,),
         )
         generated = tf.RaggedTensor.from_tensor(
-            out["token_ids"], lengths=tf.reduce_sum(
-                tf.cast(out["padding_mask"], tf.int32), axis=1)
+            out["token_ids"],
+            lengths=tf.reduce_sum(
+                tf.cast(out["padding_mask"], tf.int32), axis=1
+            ),
         )
         # Keep the new tokens only, up to max_new_tokens and before eos.
         new = tf.ragged.boolean_mask(
             generated,
-            tf.ragged.range(generated.row_lengths()) >= tf.cast(
-                prompt_lengths[:, tf.newaxis], tf.int64),
+            tf.ragged.range(generated.row_lengths())
+            >= tf.cast(prompt_lengths[:, tf.newaxis], tf.int64),
         )
         new = new[:, :max_new_tokens]
         new = tf.ragged.boolean_mask(new, tf.not_equal(new, self.eos_id))
@@ -144,8 +147,10 @@ class CausalLMServing:
 
     def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
         logits = self.model(
-            {"token_ids": token_ids,
-             "padding_mask": tf.ones_like(token_ids, tf.bool)}
+            {
+                "token_ids": token_ids,
+                "padding_mask": tf.ones_like(token_ids, tf.bool),
+            }
         )
         return {"logits": tf.cast(logits, tf.float32)}
 
@@ -176,8 +181,10 @@ def export_causal_lm(
     archive.add_endpoint(
         GENERATE,
         serving.generate,
-        [tf.TensorSpec([None], tf.string, name="prompt"),
-         tf.TensorSpec([], tf.int32, name="max_new_tokens")],
+        [
+            tf.TensorSpec([None], tf.string, name="prompt"),
+            tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        ],
     )
     archive.add_endpoint(
         SCORE_EXAMPLES,

@@ -1,0 +1,142 @@
+"""One loaded version of a served model."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+
+from textmill.serving.serving_error import ServingError
+
+SAVED_MODEL_PB = "saved_model.pb"
+
+
+def proto_json(message) -> dict:
+    """A proto as TF Serving prints it: default fields included."""
+    return json_format.MessageToDict(
+        message,
+        including_default_value_fields=True,
+        preserving_proto_field_name=True,
+    )
+
+
+def _signature_def_map(path: str) -> get_model_metadata_pb2.SignatureDefMap:
+    pb_path = os.path.join(path, SAVED_MODEL_PB)
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(pb_path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        if tf.saved_model.SERVING in meta_graph.meta_info_def.tags:
+            break
+    else:
+        raise ValueError(
+            f"{pb_path} has no meta graph tagged "
+            f"'{tf.saved_model.SERVING}'; export the model with "
+            "tf.saved_model.save (or keras `model.export`)."
+        )
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    for name, signature_def in meta_graph.signature_def.items():
+        signature_defs.signature_def[name].CopyFrom(signature_def)
+    return signature_defs
+
+
+class Servable:
+    """A SavedModel version loaded for serving, with its signatures.
+
+    Signatures are read from the SavedModel itself: `signature_defs` holds
+    each one in TF Serving's metadata JSON form, which is what the REST
+    codec checks requests against.
+
+    Args:
+        name: the model name (the directory under the serving dir).
+        version: the version number (the directory under the model).
+        path: the version directory, local or `gs://`.
+
+    Example:
+
+    >>> servable = Servable("lm", 3, "/srv/models/lm/3")
+    >>> servable.run("serving_default", {"text": np.array([b"hi"], object)})
+    """
+
+    def __init__(self, name: str, version: int, path: str):
+        self.name = name
+        self.version = version
+        self.path = path
+        self._signature_def_map = _signature_def_map(path)
+        self.signature_defs = proto_json(self._signature_def_map)[
+            "signature_def"
+        ]
+        self._model = tf.saved_model.load(path, tags=[tf.saved_model.SERVING])
+        self._functions = dict(self._model.signatures)
+
+    @property
+    def signature_names(self) -> list[str]:
+        """The signatures that can be called."""
+        return sorted(self._functions)
+
+    def signature(self, signature_name: str) -> dict:
+        """One callable signature in metadata JSON form.
+
+        Raises:
+            ServingError: 400 naming the available signatures.
+        """
+        if signature_name not in self._functions:
+            raise ServingError(
+                400,
+                f"model '{self.name}' version {self.version} has no "
+                f"signature '{signature_name}'; available: "
+                f"{', '.join(self.signature_names)}.",
+            )
+        return self.signature_defs[signature_name]
+
+    def metadata(self) -> dict:
+        """TF Serving's GetModelMetadata response (the signature_def map)."""
+        spec = model_pb2.ModelSpec(name=self.name)
+        spec.version.value = self.version
+        return {
+            "model_spec": proto_json(spec),
+            "metadata": {"signature_def": proto_json(self._signature_def_map)},
+        }
+
+    def run(
+        self, signature_name: str, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Calls a signature on checked inputs.
+
+        Args:
+            signature_name: a callable signature.
+            inputs: input name -> array of the input's dtype and shape.
+
+        Returns:
+            output name -> array.
+
+        Raises:
+            ServingError: 400 when the model rejects the values (an
+                InvalidArgument error), 500 on any other model failure.
+        """
+        specs = self.signature(signature_name)["inputs"]
+        tensors = {
+            name: tf.constant(
+                value,
+                dtype=tf.dtypes.as_dtype(
+                    types_pb2.DataType.Value(specs[name]["dtype"])
+                ),
+            )
+            for name, value in inputs.items()
+        }
+        try:
+            outputs = self._functions[signature_name](**tensors)
+        except tf.errors.InvalidArgumentError as e:
+            raise ServingError(400, e.message) from None
+        except tf.errors.OpError as e:
+            raise ServingError(
+                500,
+                f"model '{self.name}' version {self.version} failed in "
+                f"signature '{signature_name}': {e.message}",
+            ) from None
+        return {name: value.numpy() for name, value in outputs.items()}

@@ -1,0 +1,29 @@
+"""The error the model server answers with, and the client raises."""
+
+from __future__ import annotations
+
+
+class ServingError(Exception):
+    """A failed REST request: an HTTP status and a message.
+
+    The server sends it as `{"error": message}` with `status`; the client
+    raises it when a server answers with an error.
+
+    Args:
+        status: HTTP status code (400 bad request, 404 unknown model or
+            version, 413 body too large, 500 model failure, 501 route not
+            implemented).
+        message: what went wrong, naming the value received and the fix.
+
+    Example:
+
+    >>> raise ServingError(404, "model 'lm' not found")
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.message}"
