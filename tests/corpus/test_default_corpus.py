@@ -1,0 +1,58 @@
+import __future__
+
+import gzip
+import json
+import os
+
+import pytest
+
+from textmill.corpus.default_corpus import (
+    CORPUS_FILE_NAME,
+    MIN_DOCUMENT_CHARS,
+    write_default_corpus,
+)
+
+
+def read_corpus(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_first_documents_are_stdlib_docstrings(tmp_path):
+    path = write_default_corpus(str(tmp_path), max_documents=5)
+    assert path == str(tmp_path / CORPUS_FILE_NAME)
+    assert os.listdir(tmp_path) == [CORPUS_FILE_NAME]  # no temporary file
+    rows = read_corpus(path)
+    assert len(rows) == 5
+    assert [row["module"] for row in rows][0] == "__future__"
+    assert all(set(row) == {"text", "module"} for row in rows)
+    assert all(len(row["text"]) >= MIN_DOCUMENT_CHARS for row in rows)
+    # The document opens with the module docstring.
+    first_line = __future__.__doc__.strip().splitlines()[0]
+    assert rows[0]["text"].startswith(first_line)
+
+
+def test_corpus_is_byte_for_byte_deterministic(tmp_path):
+    first = write_default_corpus(str(tmp_path / "a"), max_documents=20)
+    second = write_default_corpus(str(tmp_path / "b"), max_documents=20)
+    with open(first, "rb") as a, open(second, "rb") as b:
+        assert a.read() == b.read()
+
+
+def test_full_corpus_skips_tests_and_idlelib(tmp_path):
+    rows = read_corpus(write_default_corpus(str(tmp_path)))
+    modules = [row["module"] for row in rows]
+    assert len(rows) > 200
+    assert len(set(modules)) == len(modules)
+    assert "argparse" in modules and "json" in modules
+    for module in modules:
+        parts = module.split(".")
+        assert not {"test", "tests", "idlelib", "site-packages"} & set(parts)
+        assert not parts[-1].startswith("test_")
+    assert sum(len(row["text"]) for row in rows) > 500_000
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.0, True])
+def test_invalid_max_documents(tmp_path, value):
+    with pytest.raises(ValueError, match=f"max_documents={value!r}. Fix:"):
+        write_default_corpus(str(tmp_path), max_documents=value)

@@ -1,0 +1,638 @@
+"""TextExampleGen's executor: a Beam pipeline from text files to tf.Examples.
+
+Stages: MatchFiles -> ReadRecords -> Normalize -> Deduplicate ->
+SplitTrainEval -> WriteSplit[train|eval], and WriteReport, which counts what
+every stage read, wrote and skipped.
+"""
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from textmill.components.text_example_gen import files, normalize, readers
+from textmill.components.text_example_gen import spec as spec_lib
+from textmill.components.text_example_gen.ingest_error import IngestError
+from textmill.components.text_example_gen.readers import Document, Reject
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE = "duplicate"
+# Every skip reason, in report order.
+REASONS = readers.READ_REASONS + normalize.FILTER_REASONS + (DUPLICATE,)
+TRAIN = "train"
+EVAL = "eval"
+SPLITS = (TRAIN, EVAL)
+REPORT_SCHEMA_VERSION = 1
+# The ingest report, at the root of the Examples artifact's directory, beside
+# the Split-* directories (TFX readers only look inside those).
+REPORT_FILENAME = "ingest_report.json"
+
+# Beam metrics namespace of the counters.
+METRICS_NAMESPACE = "textmill.TextExampleGen"
+# Skipped records quoted in the report, per reason.
+_EXAMPLES_PER_REASON = 3
+_REJECTS = "rejects"
+_DUPLICATES = "duplicates"
+# Examples' file and payload formats, as TFX's ExampleGen records them so
+# that StatisticsGen, Transform and the Trainer's TFXIO can read them.
+_FILE_FORMAT = "tfrecords_gzip"
+_TFRECORD_PREFIX = "data_tfrecord"
+# Finds an IngestError's message in the text of an exception that Beam
+# re-raised from a worker process.
+_INGEST_ERROR_PATTERN = re.compile(
+    r"IngestError: (.+?)(?: \[while running '[^']*'\])*$", re.MULTILINE
+)
+
+
+class _Tally(NamedTuple):
+    """A count towards the report.
+
+    Args:
+        key: `files`, `read`, `written:<split>` or `skipped:<reason>`.
+        count: how many.
+        example: a skipped record to quote in the report, if any.
+    """
+
+    key: str
+    count: int
+    example: Reject | None
+
+
+def _counter(name: str) -> beam.metrics.metric.Metrics.DelegatingCounter:
+    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def _skip(reject: Reject) -> _Tally:
+    _counter(f"skipped_{reject.reason}").inc()
+    return _Tally(f"skipped:{reject.reason}", 1, reject)
+
+
+def _tally(key: str) -> _Tally:
+    return _Tally(key, 1, None)
+
+
+def _strict_message(reject: Reject) -> str:
+    return (
+        f"{reject.source}: record {reject.record}: {reject.reason} "
+        f"({reject.detail}). Fix: {readers.FIXES[reject.reason]}, or set "
+        "strict=False to skip and count such records."
+    )
+
+
+# 1. MatchFiles
+
+
+def _matched_paths(patterns: Sequence[str]) -> list[str]:
+    return [metadata.path for metadata in files.match_patterns(patterns)]
+
+
+@beam.ptransform_fn
+def MatchFiles(
+    root: beam.pvalue.PBegin, patterns: Sequence[str]
+) -> beam.PCollection[str]:
+    """Matches the patterns and spreads the file paths over workers.
+
+    Args:
+        root: the pipeline.
+        patterns: file paths or glob patterns.
+
+    Returns:
+        The matched file paths, each once.
+    """
+    return (
+        root
+        | "Patterns" >> beam.Create([list(patterns)])
+        | "Match" >> beam.FlatMap(_matched_paths)
+        | "Reshuffle" >> beam.Reshuffle()
+    )
+
+
+# 2. ReadRecords
+
+
+class _ReadFileDoFn(beam.DoFn):
+    """Reads one file; rejects go to the `rejects` output as tallies."""
+
+    def __init__(
+        self, input_format: str, text_field: str, text_unit: str, strict: bool
+    ):
+        self._input_format = input_format
+        self._text_field = text_field
+        self._text_unit = text_unit
+        self._strict = strict
+
+    def process(self, path: str) -> Iterator[Document]:
+        _counter("files_read").inc()
+        with FileSystems.open(
+            path, compression_type=CompressionTypes.UNCOMPRESSED
+        ) as stream:
+            for record in readers.read_records(
+                stream,
+                path,
+                self._input_format,
+                self._text_field,
+                self._text_unit,
+            ):
+                if isinstance(record, Document):
+                    _counter("documents_read").inc()
+                    yield record
+                elif self._strict:
+                    raise IngestError(_strict_message(record))
+                else:
+                    yield beam.pvalue.TaggedOutput(_REJECTS, _skip(record))
+
+
+@beam.ptransform_fn
+def ReadRecords(
+    paths: beam.PCollection[str],
+    input_format: str,
+    text_field: str,
+    text_unit: str,
+    strict: bool,
+) -> tuple[beam.PCollection[Document], beam.PCollection[_Tally]]:
+    """Reads the records of every file.
+
+    Args:
+        paths: file paths.
+        input_format: one of `readers.INPUT_FORMATS`.
+        text_field: the JSON field or CSV column that holds the text.
+        text_unit: `file` or `paragraph`, for plain text.
+        strict: raise `IngestError` on the first record that cannot be read.
+
+    Returns:
+        `(documents, tallies)`: a `PCollection[Document]` and a
+        `PCollection[_Tally]` of the records that could not be read.
+    """
+    outputs = paths | "Read" >> beam.ParDo(
+        _ReadFileDoFn(input_format, text_field, text_unit, strict)
+    ).with_outputs(_REJECTS, main="documents")
+    return outputs.documents, outputs[_REJECTS]
+
+
+# 3. Normalize
+
+
+class _NormalizeDoFn(beam.DoFn):
+    """Normalises a document, filters it by length and keys it by doc_id."""
+
+    def __init__(self, min_chars: int, max_chars: int):
+        self._min_chars = min_chars
+        self._max_chars = max_chars
+
+    def process(self, document: Document) -> Iterator[tuple[str, Document]]:
+        text = normalize.normalize_text(document.text)
+        skipped = normalize.filter_reason(
+            text, self._min_chars, self._max_chars
+        )
+        if skipped:
+            reason, detail = skipped
+            reject = Reject(reason, document.source, document.record, detail)
+            yield beam.pvalue.TaggedOutput(_REJECTS, _skip(reject))
+        else:
+            yield normalize.doc_id(text), document._replace(text=text)
+
+
+@beam.ptransform_fn
+def Normalize(
+    documents: beam.PCollection[Document], min_chars: int, max_chars: int
+) -> tuple[beam.PCollection[tuple[str, Document]], beam.PCollection[_Tally]]:
+    """Normalises documents and drops those empty, too short or too long.
+
+    Args:
+        documents: documents as read.
+        min_chars: the fewest characters a kept document has.
+        max_chars: the most characters a kept document has.
+
+    Returns:
+        `(keyed, tallies)`: a `PCollection[tuple[str, Document]]` of
+        normalised documents keyed by doc_id, and a `PCollection[_Tally]` of
+        the dropped ones.
+    """
+    outputs = documents | "Normalize" >> beam.ParDo(
+        _NormalizeDoFn(min_chars, max_chars)
+    ).with_outputs(_REJECTS, main="keyed")
+    return outputs.keyed, outputs[_REJECTS]
+
+
+# 4. Deduplicate
+
+
+def _origin(document: Document) -> tuple[str, int]:
+    return document.source, document.record
+
+
+class _FirstOriginFn(beam.CombineFn):
+    """Keeps the two documents of smallest (source, record) and a count.
+
+    The accumulator is `(documents, count)`: the first and second documents
+    by origin, and how many documents there were.
+    """
+
+    def create_accumulator(self) -> tuple[list[Document], int]:
+        return [], 0
+
+    def add_input(
+        self, accumulator: tuple[list[Document], int], document: Document
+    ) -> tuple[list[Document], int]:
+        return self.merge_accumulators([accumulator, ([document], 1)])
+
+    def merge_accumulators(
+        self, accumulators: Iterable[tuple[list[Document], int]]
+    ) -> tuple[list[Document], int]:
+        documents, count = [], 0
+        for firsts, n in accumulators:
+            documents.extend(firsts)
+            count += n
+        return sorted(documents, key=_origin)[:2], count
+
+    def extract_output(
+        self, accumulator: tuple[list[Document], int]
+    ) -> tuple[list[Document], int]:
+        return accumulator
+
+
+def _keep_first(
+    item: tuple[str, tuple[list[Document], int]],
+) -> Iterator[tuple[str, Document]]:
+    document_id, ((first, *rest), count) = item
+    yield document_id, first
+    if rest:
+        _counter(f"skipped_{DUPLICATE}").inc(count - 1)
+        example = Reject(
+            DUPLICATE,
+            rest[0].source,
+            rest[0].record,
+            f"same text as {first.source} record {first.record} "
+            f"(doc_id {document_id})",
+        )
+        yield beam.pvalue.TaggedOutput(
+            _DUPLICATES, _Tally(f"skipped:{DUPLICATE}", count - 1, example)
+        )
+
+
+@beam.ptransform_fn
+def Deduplicate(
+    keyed: beam.PCollection[tuple[str, Document]],
+) -> tuple[beam.PCollection[tuple[str, Document]], beam.PCollection[_Tally]]:
+    """Drops exact duplicates, keeping the smallest (source, record).
+
+    Args:
+        keyed: normalised documents keyed by doc_id.
+
+    Returns:
+        `(unique, tallies)`: a `PCollection[tuple[str, Document]]` with one
+        document per doc_id, and a `PCollection[_Tally]` of duplicates.
+    """
+    outputs = (
+        keyed
+        | "FirstPerDocId" >> beam.CombinePerKey(_FirstOriginFn())
+        | "KeepFirst"
+        >> beam.FlatMap(_keep_first).with_outputs(_DUPLICATES, main="unique")
+    )
+    return outputs.unique, outputs[_DUPLICATES]
+
+
+# 5. SplitTrainEval
+
+
+def _split_index(
+    item: tuple[str, Document], num_splits: int, eval_fraction: float
+) -> int:
+    del num_splits  # always len(SPLITS)
+    split = EVAL if normalize.is_eval(item[0], eval_fraction) else TRAIN
+    return SPLITS.index(split)
+
+
+@beam.ptransform_fn
+def SplitTrainEval(
+    unique: beam.PCollection[tuple[str, Document]], eval_fraction: float
+) -> tuple[beam.PCollection[tuple[str, Document]], ...]:
+    """Assigns each document to train or eval by a hash of its doc_id.
+
+    Args:
+        unique: documents keyed by doc_id.
+        eval_fraction: the expected fraction of documents in eval.
+
+    Returns:
+        One `PCollection[tuple[str, Document]]` per split, in `SPLITS` order.
+    """
+    return tuple(
+        unique
+        | "Partition"
+        >> beam.Partition(_split_index, len(SPLITS), eval_fraction)
+    )
+
+
+# 6. WriteSplit
+
+
+def _to_example(item: tuple[str, Document]) -> bytes:
+    document_id, document = item
+    values = {
+        "text": document.text,
+        "doc_id": document_id,
+        "source": document.source,
+    }
+    feature = {
+        name: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[value.encode("utf-8")])
+        )
+        for name, value in values.items()
+    }
+    return tf.train.Example(
+        features=tf.train.Features(feature=feature)
+    ).SerializeToString()
+
+
+def _written(item: tuple[str, Document], split_name: str) -> _Tally:
+    del item  # counted only
+    _counter(f"documents_written_{split_name}").inc()
+    return _tally(f"written:{split_name}")
+
+
+@beam.ptransform_fn
+def WriteSplit(
+    split: beam.PCollection[tuple[str, Document]], split_name: str, uri: str
+) -> beam.PCollection[_Tally]:
+    """Writes one split as gzipped TFRecords of tf.Examples.
+
+    Each example has the bytes features `text`, `doc_id` and `source`.
+
+    Args:
+        split: the split's documents keyed by doc_id.
+        split_name: the split's name.
+        uri: the split's directory, `{examples.uri}/Split-{split_name}`.
+
+    Returns:
+        One tally per written document.
+    """
+    _ = (
+        split
+        | "ToExample" >> beam.Map(_to_example)
+        | "Write"
+        >> beam.io.WriteToTFRecord(
+            os.path.join(uri, _TFRECORD_PREFIX), file_name_suffix=".gz"
+        )
+    )
+    return split | "Tally" >> beam.Map(_written, split_name)
+
+
+# 7. WriteReport
+
+
+def _quote(examples: dict[str, list[Reject]], reject: Reject) -> None:
+    """Keeps the first few rejects per reason, in (source, record) order."""
+    quoted = examples.setdefault(reject.reason, [])
+    quoted.append(reject)
+    quoted.sort()
+    del quoted[_EXAMPLES_PER_REASON:]
+
+
+class _ReportFn(beam.CombineFn):
+    """Sums tallies into the report dict.
+
+    The accumulator is `(counts, examples)`: counts by tally key, and the
+    skipped records to quote, by reason, smallest (source, record) first.
+    """
+
+    def __init__(self, header: dict[str, Any]):
+        self._header = header
+
+    def create_accumulator(
+        self,
+    ) -> tuple[dict[str, int], dict[str, list[Reject]]]:
+        return {}, {}
+
+    def add_input(
+        self,
+        accumulator: tuple[dict[str, int], dict[str, list[Reject]]],
+        tally: _Tally,
+    ) -> tuple[dict[str, int], dict[str, list[Reject]]]:
+        counts, examples = accumulator
+        counts[tally.key] = counts.get(tally.key, 0) + tally.count
+        if tally.example:
+            _quote(examples, tally.example)
+        return accumulator
+
+    def merge_accumulators(
+        self,
+        accumulators: Iterable[tuple[dict[str, int], dict[str, list[Reject]]]],
+    ) -> tuple[dict[str, int], dict[str, list[Reject]]]:
+        merged_counts, merged_examples = self.create_accumulator()
+        for counts, examples in accumulators:
+            for key, count in counts.items():
+                merged_counts[key] = merged_counts.get(key, 0) + count
+            for quoted in examples.values():
+                for example in quoted:
+                    _quote(merged_examples, example)
+        return merged_counts, merged_examples
+
+    def extract_output(
+        self, accumulator: tuple[dict[str, int], dict[str, list[Reject]]]
+    ) -> dict[str, Any]:
+        counts, examples = accumulator
+        skipped = {r: counts.get(f"skipped:{r}", 0) for r in REASONS}
+        return {
+            **self._header,
+            "files_read": counts.get("files", 0),
+            "documents_read": counts.get("read", 0),
+            "written": {s: counts.get(f"written:{s}", 0) for s in SPLITS},
+            "skipped": skipped,
+            "skipped_total": sum(skipped.values()),
+            "skipped_examples": [
+                example._asdict()
+                for reason in REASONS
+                for example in examples.get(reason, [])
+            ],
+        }
+
+
+def _write_json(report: dict[str, Any], path: str) -> None:
+    data = json.dumps(report, indent=2).encode("utf-8")
+    files.write_atomically(path, data)
+
+
+@beam.ptransform_fn
+def WriteReport(
+    tallies: beam.PCollection[_Tally], header: dict[str, Any], path: str
+) -> beam.PCollection[None]:
+    """Sums the tallies and writes the report JSON atomically.
+
+    Args:
+        tallies: every count of every stage.
+        header: report fields known before the run (config, fingerprint).
+        path: the report file.
+
+    Returns:
+        One `None`, once the report is written.
+    """
+    return (
+        tallies
+        | "Sum" >> beam.CombineGlobally(_ReportFn(header))
+        | "Write" >> beam.Map(_write_json, path)
+    )
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Reads text files into train/eval tf.Examples and an ingest report.
+
+    See `TextExampleGen` for the parameters and outputs.
+    """
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Runs the pipeline and records what it wrote.
+
+        Args:
+            input_dict: unused; TextExampleGen has no inputs.
+            output_dict: `examples`, one Examples artifact.
+            exec_properties: the `TextExampleGenSpec` parameters.
+
+        Raises:
+            IngestError: if a pattern matches no file, or in strict mode on
+                the first record that cannot be read.
+        """
+        del input_dict
+        examples = artifact_utils.get_single_instance(
+            output_dict[spec_lib.EXAMPLES_KEY]
+        )
+        patterns = json.loads(exec_properties[spec_lib.INPUT_PATTERNS_KEY])
+        config = {
+            "input_format": exec_properties[spec_lib.INPUT_FORMAT_KEY],
+            "text_field": exec_properties[spec_lib.TEXT_FIELD_KEY],
+            "text_unit": exec_properties[spec_lib.TEXT_UNIT_KEY],
+            "min_chars": int(exec_properties[spec_lib.MIN_CHARS_KEY]),
+            "max_chars": int(exec_properties[spec_lib.MAX_CHARS_KEY]),
+            "eval_fraction": float(exec_properties[spec_lib.EVAL_FRACTION_KEY]),
+            "strict": bool(exec_properties[spec_lib.STRICT_KEY]),
+        }
+        fingerprint = exec_properties.get(spec_lib.INPUT_FINGERPRINT_KEY)
+        header = {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "input_patterns": patterns,
+            "input_fingerprint": fingerprint,
+            "config": config,
+        }
+        report_path = os.path.join(examples.uri, REPORT_FILENAME)
+        examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+        try:
+            self._run_pipeline(patterns, config, examples, header, report_path)
+        except IngestError:
+            raise
+        except Exception as e:
+            # A worker process's exception reaches here as text only.
+            found = _INGEST_ERROR_PATTERN.search(str(e))
+            if found is None:
+                raise
+            raise IngestError(found.group(1)) from e
+
+        examples_utils.set_payload_format(
+            examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+        )
+        examples_utils.set_file_format(examples, _FILE_FORMAT)
+        # Span 0, as file-based ExampleGens record without a {SPAN} pattern,
+        # so that span-aware resolvers accept these examples.
+        examples.span = 0
+        if fingerprint:
+            examples.set_string_custom_property(
+                spec_lib.INPUT_FINGERPRINT_KEY, fingerprint
+            )
+        with FileSystems.open(report_path) as f:
+            report = json.load(f)
+        self._record_report(report, examples)
+
+    def _run_pipeline(
+        self,
+        patterns: list[str],
+        config: dict[str, Any],
+        examples: types.Artifact,
+        header: dict[str, Any],
+        report_path: str,
+    ) -> None:
+        with self._make_beam_pipeline() as pipeline:
+            paths = pipeline | "MatchFiles" >> MatchFiles(patterns)
+            documents, read_skips = paths | "ReadRecords" >> ReadRecords(
+                config["input_format"],
+                config["text_field"],
+                config["text_unit"],
+                config["strict"],
+            )
+            keyed, filter_skips = documents | "Normalize" >> Normalize(
+                config["min_chars"], config["max_chars"]
+            )
+            unique, duplicates = keyed | "Deduplicate" >> Deduplicate()
+            splits = unique | "SplitTrainEval" >> SplitTrainEval(
+                config["eval_fraction"]
+            )
+            written = [
+                split
+                | f"WriteSplit[{name}]"
+                >> WriteSplit(
+                    name, artifact_utils.get_split_uri([examples], name)
+                )
+                for name, split in zip(SPLITS, splits, strict=True)
+            ]
+            tallies = [
+                paths | "TallyFiles" >> beam.Map(lambda _: _tally("files")),
+                documents | "TallyRead" >> beam.Map(lambda _: _tally("read")),
+                read_skips,
+                filter_skips,
+                duplicates,
+                *written,
+            ]
+            _ = (
+                tallies
+                | "FlattenTallies" >> beam.Flatten()
+                | "WriteReport" >> WriteReport(header, report_path)
+            )
+
+    @staticmethod
+    def _record_report(
+        report: dict[str, Any], examples: types.Artifact
+    ) -> None:
+        """Logs the report's summary and copies its totals to properties."""
+        written = report["written"]
+        skipped = {r: n for r, n in report["skipped"].items() if n}
+        logger.info(
+            "TextExampleGen: read %d documents from %d files; wrote %s; "
+            "skipped %d records %s",
+            report["documents_read"],
+            report["files_read"],
+            written,
+            report["skipped_total"],
+            skipped,
+        )
+        for split, count in written.items():
+            if not count:
+                logger.warning(
+                    "TextExampleGen wrote no document to the %s split; "
+                    "check the skip counts in %s.",
+                    split,
+                    examples.uri,
+                )
+            examples.set_int_custom_property(
+                f"documents_written_{split}", count
+            )
+        examples.set_int_custom_property(
+            "documents_read", report["documents_read"]
+        )
+        examples.set_int_custom_property(
+            "documents_skipped", report["skipped_total"]
+        )
