@@ -9,4 +9,3 @@ COPY textmill textmill
 # Same command as `make setup` (minus the venv: the image's Python is 3.10).
 RUN python -m pip install --no-cache-dir -c requirements/constraints.txt .
 ENV PYTHONUNBUFFERED=1
-ENTRYPOINT []

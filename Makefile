@@ -12,6 +12,9 @@ SERVING_DIR ?= $(WORK_DIR)/serving
 FAMILY ?= distilgpt2
 PRESET ?= tiny
 PYTEST_ARGS ?=
+# Container image of every Vertex AI step, e.g.
+# us-central1-docker.pkg.dev/PROJECT/textmill/textmill:1 (see docs/cloud.md).
+IMAGE ?=
 
 .PHONY: setup run test test-fast lint format bench clean image
 
@@ -46,6 +49,13 @@ format: setup
 
 bench: setup
 	for b in bench/*/run.py; do $(BIN)/python $$b || exit 1; done
+
+# Needs a running Docker engine, logged in to the registry
+# (gcloud auth configure-docker REGION-docker.pkg.dev).
+image:
+	@test -n "$(IMAGE)" || { echo "Set IMAGE, e.g. make image IMAGE=us-central1-docker.pkg.dev/PROJECT/textmill/textmill:1"; exit 1; }
+	docker build -t $(IMAGE) .
+	docker push $(IMAGE)
 
 clean:
 	rm -rf $(WORK_DIR) .pytest_cache

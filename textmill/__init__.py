@@ -1,0 +1,3 @@
+"""textmill: TFX pipelines from raw text to deployed language models."""
+
+__version__ = "0.1.0"

@@ -54,8 +54,11 @@ def load_eval_windows(
         )
         .batch(64)
         .map(lambda x: tf.io.parse_example(x, spec))
-        .map(lambda f: tf.cast(
-            tf.RaggedTensor.from_sparse(f[TOKEN_IDS_FEATURE]), tf.int32))
+        .map(
+            lambda f: tf.cast(
+                tf.RaggedTensor.from_sparse(f[TOKEN_IDS_FEATURE]), tf.int32
+            )
+        )
     )
     windows = pack_documents(documents, sequence_length, bos_id).map(
         lambda x, y: tf.concat([x["token_ids"][:1], y], axis=0)

@@ -14,6 +14,8 @@ from textmill.pipelines.config import (
     load_config,
     with_overrides,
 )
+from textmill.pipelines.vertex_cli import register as register_vertex
+from textmill.serving.serve_cli import register as register_serving
 
 
 def _add_run_parser(subparsers) -> None:
@@ -22,7 +24,9 @@ def _add_run_parser(subparsers) -> None:
     )
     run.add_argument("--family", choices=FAMILIES)
     run.add_argument(
-        "--data", action="append", metavar="PATTERN",
+        "--data",
+        action="append",
+        metavar="PATTERN",
         help="input file pattern (local or gs://); repeatable",
     )
     run.add_argument("--work-dir", help="pipeline root, metadata, summary")
@@ -31,11 +35,17 @@ def _add_run_parser(subparsers) -> None:
     run.add_argument("--preset", help="model preset, e.g. tiny, distilgpt2")
     run.add_argument("--init-from", help="keras-hub preset dir to fine-tune")
     run.add_argument("--train-steps", type=int)
-    run.add_argument("--strict", action="store_true", default=None,
-                     help="stop at the first bad input record")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="stop at the first bad input record",
+    )
     run.add_argument("--config", help="YAML file shaped like PipelineConfig")
     run.add_argument(
-        "--beam-arg", action="append", metavar="ARG",
+        "--beam-arg",
+        action="append",
+        metavar="ARG",
         help="Beam pipeline argument, replaces the defaults; repeatable",
     )
 
@@ -46,8 +56,8 @@ def _config_from_args(args) -> PipelineConfig:
     top = {
         "family": args.family,
         "work_dir": work_dir,
-        "serving_dir": args.serving_dir or (
-            None if args.config else os.path.join(work_dir, "serving")),
+        "serving_dir": args.serving_dir
+        or (None if args.config else os.path.join(work_dir, "serving")),
         "model_name": args.model_name,
         "beam_pipeline_args": args.beam_arg,
     }
@@ -55,8 +65,11 @@ def _config_from_args(args) -> PipelineConfig:
         config,
         top=top,
         ingest={"input_patterns": args.data, "strict": args.strict},
-        train={"preset": args.preset, "init_from": args.init_from,
-               "train_steps": args.train_steps},
+        train={
+            "preset": args.preset,
+            "init_from": args.init_from,
+            "train_steps": args.train_steps,
+        },
     ).validate()
 
 
@@ -66,7 +79,9 @@ def _cmd_run(args) -> int:
 
     summary = run_local(_config_from_args(args))
     print(format_summary(summary))
-    print(f"  summary: {os.path.join(summary['config']['work_dir'], SUMMARY_FILE)}")
+    print(
+        f"  summary: {os.path.join(summary['config']['work_dir'], SUMMARY_FILE)}"
+    )
     if summary.get("error"):
         print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
         return 1
@@ -94,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     corpus.add_argument("out_dir")
     corpus.add_argument("--max-documents", type=int)
+    _COMMANDS.update(register_vertex(subparsers))
+    _COMMANDS.update(register_serving(subparsers))
     return parser
 
 
@@ -103,7 +120,8 @@ _COMMANDS = {"run": _cmd_run, "corpus": _cmd_corpus}
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "run"
+        level=logging.INFO
+        if args.verbose or args.command == "run"
         else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

@@ -52,10 +52,12 @@ class IngestConfig:
                 "ingest.input_patterns is empty: pass --data PATTERN (a file, "
                 "a glob or a gs:// path)."
             )
-        _check_choice("ingest.input_format", self.input_format,
-                      ("auto", "text", "jsonl", "csv"))
-        _check_choice("ingest.text_unit", self.text_unit,
-                      ("file", "paragraph"))
+        _check_choice(
+            "ingest.input_format",
+            self.input_format,
+            ("auto", "text", "jsonl", "csv"),
+        )
+        _check_choice("ingest.text_unit", self.text_unit, ("file", "paragraph"))
         if not 0 < self.eval_fraction < 1:
             raise ConfigError(
                 f"ingest.eval_fraction must be in (0, 1), got "
@@ -125,8 +127,13 @@ class TrainConfig:
     init_from: str | None = None
 
     def validate(self) -> None:
-        for name in ("sequence_length", "batch_size", "train_steps",
-                     "eval_steps", "checkpoint_every"):
+        for name in (
+            "sequence_length",
+            "batch_size",
+            "train_steps",
+            "eval_steps",
+            "checkpoint_every",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"train.{name} must be >= 1, got {getattr(self, name)}."
@@ -135,8 +142,9 @@ class TrainConfig:
             raise ConfigError(
                 f"train.learning_rate must be > 0, got {self.learning_rate}."
             )
-        _check_choice("train.mixed_precision", self.mixed_precision,
-                      ("auto", "on", "off"))
+        _check_choice(
+            "train.mixed_precision", self.mixed_precision, ("auto", "on", "off")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,8 +191,11 @@ class ExportConfig:
 
     def validate(self) -> None:
         for variant in self.tflite_variants:
-            _check_choice("export.tflite_variants", variant,
-                          ("float32", "int8", "float16"))
+            _check_choice(
+                "export.tflite_variants",
+                variant,
+                ("float32", "int8", "float16"),
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,8 +235,13 @@ class PipelineConfig:
     def validate(self) -> PipelineConfig:
         """Checks every field; returns self so calls can chain."""
         _check_choice("family", self.family, FAMILIES)
-        for section in (self.ingest, self.tokenizer, self.train,
-                        self.validation, self.export):
+        for section in (
+            self.ingest,
+            self.tokenizer,
+            self.train,
+            self.validation,
+            self.export,
+        ):
             section.validate()
         return self
 
@@ -270,8 +286,9 @@ def _build(cls: type, values: Mapping[str, Any], where: str):
                 raise ConfigError(f"{where}{name} must be a mapping.")
             value = _build(type(default), value, f"{where}{name}.")
         elif isinstance(default, tuple):
-            value = tuple(value) if isinstance(value, list | tuple) else (
-                value,)
+            value = (
+                tuple(value) if isinstance(value, list | tuple) else (value,)
+            )
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -298,8 +315,9 @@ def load_config(path: str) -> PipelineConfig:
     return config_from_dict(values)
 
 
-def with_overrides(config: PipelineConfig, **sections: Mapping[str, Any]
-                   ) -> PipelineConfig:
+def with_overrides(
+    config: PipelineConfig, **sections: Mapping[str, Any]
+) -> PipelineConfig:
     """Returns a copy with fields replaced; `sections` maps a section name
     ("train", "ingest", ...) or "top" to the fields to change."""
     merged = config.to_dict()

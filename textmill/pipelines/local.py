@@ -20,6 +20,7 @@ SUMMARY_FILE = "summary.json"
 def absolute_paths(config: PipelineConfig) -> PipelineConfig:
     """Local paths made absolute, so components that run in other working
     directories (Beam workers) see the same files."""
+
     def fix(path):
         return path if not path or "://" in path else os.path.abspath(path)
 
@@ -57,8 +58,12 @@ def run_local(config: PipelineConfig) -> dict:
     try:
         summary = build_summary(config.metadata_path, config.pipeline_name)
     except LookupError as e:
-        summary = {"pipeline": config.pipeline_name, "run_id": None,
-                   "pushed": False, "not_pushed_reason": str(e)}
+        summary = {
+            "pipeline": config.pipeline_name,
+            "run_id": None,
+            "pushed": False,
+            "not_pushed_reason": str(e),
+        }
     if error:
         summary["error"] = error
         summary["pushed"] = False

@@ -7,8 +7,12 @@ PipelineConfig. The same definition runs locally and on Vertex AI.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from tfx import v1 as tfx
+
+import textmill
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
@@ -27,32 +31,110 @@ RUN_FN = "textmill.trainer.run_fn.run_fn"
 
 def tokenizer_custom_config(config: PipelineConfig) -> dict:
     """Transform's custom_config: the vocabulary to learn or import."""
-    vocab_size = config.tokenizer.vocab_size or GPT2_PRESETS.get(
-        config.train.preset, GPT2_PRESETS["tiny"]
-    )["vocabulary_size"]
+    vocab_size = (
+        config.tokenizer.vocab_size
+        or GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])[
+            "vocabulary_size"
+        ]
+    )
     return {
         "vocab_size": vocab_size,
         "min_frequency": config.tokenizer.min_frequency,
         "init_from": config.tokenizer.init_from or config.train.init_from,
+        "textmill_version": textmill.__version__,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineOverrides:
+    """What a runner other than the local one changes in the pipeline.
+
+    The wiring stays the same: a runner may swap the Trainer's component
+    class, add to its custom_config, turn execution parameters into runtime
+    parameters, and deploy a blessed model to more places.
+
+    Args:
+        trainer_class: the Trainer component class; it takes the arguments
+            of `tfx.components.Trainer` (e.g. the Vertex AI Training one).
+        trainer_custom_config: merged into the Trainer's custom_config.
+        runtime_parameters: maps a runtime parameter name to the execution
+            parameter it replaces, as "ComponentId.parameter" (e.g.
+            "ModelValidator.max_perplexity"). The configured value becomes
+            the parameter's default. TFX keeps proto parameters (e.g. the
+            Trainer's train_args) as JSON text, so they can be set too.
+        deployers: each is called with the Trainer's model channel and the
+            ModelValidator's blessing channel and returns one more
+            component that deploys a blessed model.
+
+    Example:
+
+    ```python
+    overrides = PipelineOverrides(
+        runtime_parameters={"max_perplexity": "ModelValidator.max_perplexity"}
+    )
+    pipeline = create_pipeline(config, overrides=overrides)
+    ```
+    """
+
+    trainer_class: type = tfx.components.Trainer
+    trainer_custom_config: Mapping[str, Any] = dataclasses.field(
+        default_factory=dict
+    )
+    runtime_parameters: Mapping[str, str] = dataclasses.field(
+        default_factory=dict
+    )
+    deployers: tuple[Callable[..., Any], ...] = ()
+
+
+def _bind_runtime_parameters(
+    components: list, runtime_parameters: Mapping[str, str]
+) -> None:
+    """Replaces execution parameters by runtime parameters, in place."""
+    by_id = {component.id: component for component in components}
+    for name, target in runtime_parameters.items():
+        component_id, _, key = target.partition(".")
+        component = by_id.get(component_id)
+        if component is None or key not in component.exec_properties:
+            raise ValueError(
+                f"runtime parameter {name!r} targets {target!r}, which is "
+                "not an execution parameter of this pipeline; use "
+                "'ComponentId.parameter' with a component among "
+                f"{', '.join(sorted(by_id))}."
+            )
+        value = component.exec_properties[key]
+        if type(value) not in (int, float, str):
+            raise ValueError(
+                f"runtime parameter {name!r}: {target} holds "
+                f"{type(value).__name__} {value!r}; only int, float and str "
+                "parameters can be set at run time."
+            )
+        component.exec_properties[key] = tfx.dsl.experimental.RuntimeParameter(
+            name=name, ptype=type(value), default=value
+        )
 
 
 def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config=None,
+    overrides: PipelineOverrides | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the TFX pipeline for `config` (a pure function).
 
     Args:
         config: a validated PipelineConfig.
         metadata_connection_config: MLMD connection (None on Vertex AI).
+        overrides: what a non-local runner changes (None: nothing).
 
     Returns:
         The pipeline: TextExampleGen -> StatisticsGen -> SchemaGen ->
         ExampleValidator -> DataGate -> Transform -> Trainer ->
         ModelValidator (against the last blessed model) -> TFLiteExport ->
-        ServingPusher.
+        ServingPusher, then the overrides' deployers.
+
+    Raises:
+        ValueError: a runtime parameter names no execution parameter.
     """
+    overrides = overrides or PipelineOverrides()
     ingest = config.ingest
     example_gen = TextExampleGen(
         input_patterns=list(ingest.input_patterns),
@@ -90,7 +172,7 @@ def create_pipeline(
     transform.add_upstream_node(data_gate)
     transformed = transform.outputs["transformed_examples"]
 
-    trainer = tfx.components.Trainer(
+    trainer = overrides.trainer_class(
         run_fn=RUN_FN,
         examples=transformed,
         transform_graph=transform.outputs["transform_graph"],
@@ -101,6 +183,9 @@ def create_pipeline(
             "family": config.family,
             "train": dataclasses.asdict(config.train),
             "checkpoint_root": config.checkpoint_root,
+            # Cached Trainer runs are reused only by the same textmill.
+            "textmill_version": textmill.__version__,
+            **overrides.trainer_custom_config,
         },
     )
     latest_blessed = tfx.dsl.Resolver(
@@ -131,14 +216,27 @@ def create_pipeline(
         serving_dir=config.serving_dir,
         model_name=config.model_name,
     )
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        data_gate,
+        transform,
+        trainer,
+        latest_blessed,
+        validator,
+        tflite,
+        pusher,
+    ] + [
+        deploy(trainer.outputs["model"], validator.outputs["blessing"])
+        for deploy in overrides.deployers
+    ]
+    _bind_runtime_parameters(components, overrides.runtime_parameters)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[
-            example_gen, statistics_gen, schema_gen, example_validator,
-            data_gate, transform, trainer, latest_blessed, validator, tflite,
-            pusher,
-        ],
+        components=components,
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args),

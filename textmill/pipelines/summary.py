@@ -51,7 +51,8 @@ def latest_run_outputs(
     )
     run_type = store.get_context_type("pipeline_run").id
     run = next(
-        c for c in store.get_contexts_by_execution(newest.id)
+        c
+        for c in store.get_contexts_by_execution(newest.id)
         if c.type_id == run_type
     )
     executions = store.get_executions_by_context(run.id)
@@ -83,23 +84,27 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
 
     summary: dict = {"pipeline": pipeline_name, "run_id": run_id}
     examples = [
-        a for a in outputs.get("Examples", [])
+        a
+        for a in outputs.get("Examples", [])
         if _read_json(os.path.join(a.uri, REPORT_FILENAME)) is not None
     ]
     if examples:
         summary["ingest"] = _read_json(
-            os.path.join(examples[0].uri, REPORT_FILENAME))
+            os.path.join(examples[0].uri, REPORT_FILENAME)
+        )
     if outputs.get("Model"):
         summary["model_artifact"] = outputs["Model"][0].uri
     blessings = outputs.get("ModelBlessing", [])
     if blessings:
-        evaluation = _read_json(
-            os.path.join(blessings[0].uri, "evaluation.json")) or {}
+        evaluation = (
+            _read_json(os.path.join(blessings[0].uri, "evaluation.json")) or {}
+        )
         summary["validation"] = evaluation
     tflite = outputs.get("textmill.TFLiteModel", [])
     if tflite:
         summary["tflite"] = _read_json(
-            os.path.join(tflite[0].uri, "metadata.json"))
+            os.path.join(tflite[0].uri, "metadata.json")
+        )
     pushed = outputs.get("PushedModel", [])
     if pushed:
         artifact = pushed[0]
@@ -107,12 +112,17 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
         if summary["pushed"]:
             destination = _prop(artifact, "pushed_destination")
             summary["serving_model_dir"] = destination
-            summary["tflite_files"] = sorted(
-                os.path.join(destination, "tflite", name)
-                for name in tf.io.gfile.listdir(
-                    os.path.join(destination, "tflite"))
-                if name.endswith(".tflite")
-            ) if tf.io.gfile.isdir(os.path.join(destination, "tflite")) else []
+            summary["tflite_files"] = (
+                sorted(
+                    os.path.join(destination, "tflite", name)
+                    for name in tf.io.gfile.listdir(
+                        os.path.join(destination, "tflite")
+                    )
+                    if name.endswith(".tflite")
+                )
+                if tf.io.gfile.isdir(os.path.join(destination, "tflite"))
+                else []
+            )
         else:
             summary["not_pushed_reason"] = _prop(artifact, "reason")
     else:
@@ -126,10 +136,14 @@ def format_summary(summary: dict) -> str:
     lines = [f"textmill run {summary['run_id']} of {summary['pipeline']}"]
     ingest = summary.get("ingest")
     if ingest:
-        skipped = ", ".join(
-            f"{reason}={count}"
-            for reason, count in sorted(ingest.get("skipped", {}).items())
-        ) or "none"
+        skipped = (
+            ", ".join(
+                f"{reason}={count}"
+                for reason, count in sorted(ingest.get("skipped", {}).items())
+            if count
+            )
+            or "none"
+        )
         written = ", ".join(
             f"{split}={count}"
             for split, count in sorted(ingest.get("written", {}).items())
@@ -144,8 +158,9 @@ def format_summary(summary: dict) -> str:
             f"  validation: {'BLESSED' if validation['blessed'] else 'NOT BLESSED'}"
             f" - {validation['reason']}"
         )
-    for variant, info in ((summary.get("tflite") or {}).get(
-            "variants") or {}).items():
+    for variant, info in (
+        (summary.get("tflite") or {}).get("variants") or {}
+    ).items():
         parity = info["parity"]
         lines.append(
             f"  tflite {variant}: {info['bytes']} bytes, max |logit diff| "

@@ -15,6 +15,8 @@ Signatures:
 
 from __future__ import annotations
 
+import os
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -34,6 +36,13 @@ from textmill.transform.causal_lm import (
     VOCAB_ASSET,
 )
 
+
+NETWORK_FORMAT_DIR = "Format-Network"
+
+
+def network_model_path(model_uri: str) -> str:
+    """Where the bare-network SavedModel lives inside a Model artifact."""
+    return os.path.join(model_uri, NETWORK_FORMAT_DIR)
 
 class CausalLMServing:
     """The functions behind the exported signatures.
@@ -123,7 +132,8 @@ class CausalLMServing:
         ids = self._with_bos(ids, keep)
         prompt_lengths = tf.cast(ids.row_lengths(), tf.int32)
         total = tf.reduce_max(prompt_lengths) + max_new_tokens
-        token_ids = ids.to_tensor(0, shape=[None, total])
+        # [batch, longest prompt] -> [batch, longest prompt + new tokens]
+        token_ids = tf.pad(ids.to_tensor(0), [[0, 0], [0, max_new_tokens]])
         mask = tf.sequence_mask(prompt_lengths, total)
         out = self.model.generate_step(
             {"token_ids": token_ids, "padding_mask": mask},
@@ -159,15 +169,18 @@ def export_causal_lm(
     model: keras_hub.models.CausalLM,
     tft_output: tft.TFTransformOutput,
     export_dir: str,
+    network_dir: str,
     sequence_length: int,
     eos_id: int,
 ) -> None:
-    """Writes the serving SavedModel to `export_dir` (see module doc).
+    """Writes the serving SavedModel to `export_dir` (see module doc) and
+    the bare network (`logits_from_ids` only) to `network_dir`.
 
     Args:
         model: the trained causal LM.
         tft_output: Transform output whose graph tokenizes raw text.
         export_dir: destination directory (the Trainer's serving_model_dir).
+        network_dir: destination of the bare network, the TFLite source.
         sequence_length: the model's context length used for serving.
         eos_id: end-of-text id.
     """
@@ -191,9 +204,13 @@ def export_causal_lm(
         serving.score_examples,
         [tf.TensorSpec([None], tf.string, name="examples")],
     )
-    archive.add_endpoint(
-        LOGITS_FROM_IDS,
-        serving.logits_from_ids,
-        [tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids")],
-    )
+    ids = [tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids")]
+    archive.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
     archive.write_out(export_dir, verbose=False)
+
+    # The bare network alone: TFLite converts every table initialiser of a
+    # SavedModel, so the tokenizer's tables must not be in its source.
+    network = keras.export.ExportArchive()
+    network.track(model)
+    network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    network.write_out(network_dir, verbose=False)

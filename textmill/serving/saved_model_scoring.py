@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the tokenizer ops models use
 
 from textmill.serving.signatures import LOGITS_FROM_IDS
 

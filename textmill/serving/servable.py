@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the tokenizer ops models use
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2

@@ -23,8 +23,13 @@ def cluster_worker_count(environ: dict | None = None) -> int:
             cluster = json.loads(environ[key]).get("cluster", {})
             return sum(
                 len(cluster.get(role, []))
-                for role in ("chief", "master", "worker", "workerpool0",
-                             "workerpool1")
+                for role in (
+                    "chief",
+                    "master",
+                    "worker",
+                    "workerpool0",
+                    "workerpool1",
+                )
             )
     return 1
 
@@ -42,8 +47,10 @@ def _vertex_cluster_spec_to_tf_config(environ: dict) -> None:
     if task.get("type") == "workerpool1":
         index += len(pools.get("workerpool0", []))
     environ["TF_CONFIG"] = json.dumps(
-        {"cluster": {"worker": workers},
-         "task": {"type": "worker", "index": index}}
+        {
+            "cluster": {"worker": workers},
+            "task": {"type": "worker", "index": index},
+        }
     )
 
 

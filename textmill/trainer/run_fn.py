@@ -8,6 +8,7 @@ loss curves, and exports the serving SavedModel.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,7 +20,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from textmill.pipelines.config import TrainConfig
-from textmill.serving.causal_lm_export import export_causal_lm
+from textmill.serving.causal_lm_export import (
+    export_causal_lm,
+    network_model_path,
+)
 from textmill.serving.model_metadata import write_model_metadata
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer.data import causal_lm_dataset
@@ -52,6 +56,19 @@ def checkpoint_dir(checkpoint_root: str, fn_args, train: TrainConfig) -> str:
     )
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if resolver.task_type == "chief":
+        return True
+    return not has_chief and resolver.task_type == "worker" and (
+        resolver.task_id == 0
+    )
+
+
 def learning_rate_schedule(train: TrainConfig):
     """Linear warm-up to the peak rate, then cosine decay to 10 % of it."""
     warmup = min(train.warmup_steps, max(train.train_steps - 1, 0))
@@ -67,7 +84,13 @@ def learning_rate_schedule(train: TrainConfig):
 def run_fn(fn_args) -> None:
     """Trains and exports a causal LM (TFX Trainer `run_fn`)."""
     config = fn_args.custom_config
-    train = TrainConfig(**config["train"])
+    # TrainArgs/EvalArgs win over the config: on Vertex they are runtime
+    # parameters of the pipeline.
+    train = dataclasses.replace(
+        TrainConfig(**config["train"]),
+        train_steps=fn_args.train_steps or config["train"]["train_steps"],
+        eval_steps=fn_args.eval_steps or config["train"]["eval_steps"],
+    )
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     vocab = BpeFiles(
         tft_output.vocabulary_file_by_name(VOCAB_ASSET),
@@ -82,8 +105,11 @@ def run_fn(fn_args) -> None:
     keras.utils.set_random_seed(train.seed)
     logging.info(
         "Training %s (vocabulary %d) with %s, %d replica(s), policy %s",
-        train.preset, vocab_size, type(strategy).__name__,
-        strategy.num_replicas_in_sync, policy,
+        train.preset,
+        vocab_size,
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        policy,
     )
 
     schema = tft_output.transformed_metadata.schema
@@ -119,8 +145,12 @@ def run_fn(fn_args) -> None:
     history_path = os.path.join(ckpt_dir, HISTORY_FILE)
     steps_per_epoch = min(train.checkpoint_every, train.train_steps)
     epochs = math.ceil(train.train_steps / steps_per_epoch)
-    logging.info("Checkpoints in %s; %d epochs of %d steps",
-                 ckpt_dir, epochs, steps_per_epoch)
+    logging.info(
+        "Checkpoints in %s; %d epochs of %d steps",
+        ckpt_dir,
+        epochs,
+        steps_per_epoch,
+    )
     model.fit(
         train_ds,
         steps_per_epoch=steps_per_epoch,
@@ -136,6 +166,8 @@ def run_fn(fn_args) -> None:
         ],
         verbose=2,
     )
+    if not is_chief(strategy):
+        return  # one writer: the chief exports, the other workers stop here
     plot_history(
         history_path, os.path.join(fn_args.model_run_dir, LOSS_PLOT_FILE)
     )
@@ -149,7 +181,12 @@ def run_fn(fn_args) -> None:
         train.sequence_length, model.backbone.max_sequence_length
     )
     export_causal_lm(
-        model, tft_output, fn_args.serving_model_dir, sequence_length, eos_id
+        model,
+        tft_output,
+        fn_args.serving_model_dir,
+        network_model_path(os.path.dirname(fn_args.serving_model_dir)),
+        sequence_length,
+        eos_id,
     )
     write_model_metadata(
         fn_args.serving_model_dir,

@@ -26,12 +26,19 @@ class DataAnomalyError(RuntimeError):
 def _split_problems(statistics, anomalies, split: str) -> list[str]:
     problems = []
     stats_list = statistics_pb2.DatasetFeatureStatisticsList()
-    stats_list.ParseFromString(io_utils.read_bytes_file(os.path.join(
-        artifact_utils.get_split_uri([statistics], split), _STATISTICS_FILE)))
+    stats_list.ParseFromString(
+        io_utils.read_bytes_file(
+            os.path.join(
+                artifact_utils.get_split_uri([statistics], split),
+                _STATISTICS_FILE,
+            )
+        )
+    )
     if not stats_list.datasets or stats_list.datasets[0].num_examples == 0:
         problems.append(f"split {split!r} has no examples")
     path = os.path.join(
-        artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
+        artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE
+    )
     if tf.io.gfile.exists(path):
         found = anomalies_pb2.Anomalies()
         found.ParseFromString(io_utils.read_bytes_file(path))
@@ -63,9 +70,11 @@ def check_data(statistics, anomalies) -> None:
 @tfx.dsl.components.component
 def DataGate(
     statistics: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleStatistics],
+        tfx.types.standard_artifacts.ExampleStatistics
+    ],
     anomalies: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleAnomalies],
+        tfx.types.standard_artifacts.ExampleAnomalies
+    ],
 ) -> None:
     """Fails the run when the statistics or anomalies show a problem."""
     check_data(statistics, anomalies)

@@ -97,4 +97,3 @@ class ModelValidator(base_component.BaseComponent):
                 max_eval_windows=int(max_eval_windows),
             )
         )
-

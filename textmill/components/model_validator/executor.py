@@ -40,12 +40,12 @@ def judge(
         )
     against = (
         f" and within {max_regression:.0%} of the last blessed model's "
-        f"{baseline:.2f}" if baseline is not None else
-        " (no blessed model to compare with yet)"
+        f"{baseline:.2f}"
+        if baseline is not None
+        else " (no blessed model to compare with yet)"
     )
     return True, (
-        f"eval perplexity {candidate:.2f} is under {max_perplexity:g}"
-        + against
+        f"eval perplexity {candidate:.2f} is under {max_perplexity:g}" + against
     )
 
 
@@ -82,7 +82,8 @@ class Executor(base_executor.BaseExecutor):
         candidate = score_model(model.uri, examples, max_windows)
         baseline = (
             score_model(baselines[0].uri, examples, max_windows)
-            if baselines else None
+            if baselines
+            else None
         )
         blessed, reason = judge(
             candidate["perplexity"],
@@ -90,8 +91,11 @@ class Executor(base_executor.BaseExecutor):
             exec_properties["max_perplexity"],
             exec_properties["max_regression"],
         )
-        logging.info("ModelValidator: %s (%s)",
-                     "BLESSED" if blessed else "NOT BLESSED", reason)
+        logging.info(
+            "ModelValidator: %s (%s)",
+            "BLESSED" if blessed else "NOT BLESSED",
+            reason,
+        )
 
         evaluation = {
             "blessed": blessed,
@@ -117,11 +121,15 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("current_model", model.uri)
         blessing.set_int_custom_property("current_model_id", model.id)
         blessing.set_float_custom_property(
-            "perplexity", candidate["perplexity"])
+            "perplexity", candidate["perplexity"]
+        )
         if baselines:
             blessing.set_string_custom_property(
-                "baseline_model", baselines[0].uri)
+                "baseline_model", baselines[0].uri
+            )
             blessing.set_int_custom_property(
-                "baseline_model_id", baselines[0].id)
+                "baseline_model_id", baselines[0].id
+            )
             blessing.set_float_custom_property(
-                "baseline_perplexity", baseline["perplexity"])
+                "baseline_perplexity", baseline["perplexity"]
+            )

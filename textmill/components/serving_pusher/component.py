@@ -84,8 +84,7 @@ class ServingPusher(base_component.BaseComponent):
                 model=model,
                 model_blessing=model_blessing,
                 tflite_model=tflite_model,
-                pushed_model=types.Channel(
-                    type=standard_artifacts.PushedModel),
+                pushed_model=types.Channel(type=standard_artifacts.PushedModel),
                 serving_dir=serving_dir,
                 model_name=model_name,
             )

@@ -68,7 +68,9 @@ def push_version(
     if tf.io.gfile.exists(final):
         raise FileExistsError(f"{final} already exists; refusing to overwrite.")
     if _is_local(model_root):
-        staging = os.path.join(model_root, f".incoming-{version}-{uuid.uuid4().hex}")
+        staging = os.path.join(
+            model_root, f".incoming-{version}-{uuid.uuid4().hex}"
+        )
         _copy_tree(model_dir, staging)
         if tflite_dir:
             _copy_tree(tflite_dir, os.path.join(staging, TFLITE_SUBDIR))
@@ -95,23 +97,26 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         blessing = artifact_utils.get_single_instance(
-            input_dict["model_blessing"])
+            input_dict["model_blessing"]
+        )
         tflite = input_dict.get("tflite_model") or []
-        pushed = artifact_utils.get_single_instance(
-            output_dict["pushed_model"])
+        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
 
         if blessing.get_int_custom_property("blessed") != 1:
             reason = blessing.get_string_custom_property("reason")
-            logging.warning("Model %s not pushed: not blessed (%s)",
-                            model.uri, reason)
+            logging.warning(
+                "Model %s not pushed: not blessed (%s)", model.uri, reason
+            )
             pushed.set_int_custom_property("pushed", 0)
             pushed.set_string_custom_property("reason", reason)
             io_utils.write_string_file(
-                os.path.join(pushed.uri, "NOT_PUSHED"), reason)
+                os.path.join(pushed.uri, "NOT_PUSHED"), reason
+            )
             return
 
         model_root = os.path.join(
-            exec_properties["serving_dir"], exec_properties["model_name"])
+            exec_properties["serving_dir"], exec_properties["model_name"]
+        )
         tf.io.gfile.makedirs(model_root)
         version = next_version(model_root)
         final = push_version(

@@ -13,6 +13,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from textmill.components.eval_windows import load_eval_windows
+from textmill.serving.causal_lm_export import network_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.serving.tflite_conversion import (
@@ -39,8 +40,7 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
-        output = artifact_utils.get_single_instance(
-            output_dict["tflite_model"])
+        output = artifact_utils.get_single_instance(output_dict["tflite_model"])
         model_dir = path_utils.serving_model_path(model.uri)
         model_metadata = read_model_metadata(model_dir)
         reference = SavedModelLogits(model_dir)
@@ -52,18 +52,23 @@ class Executor(base_executor.BaseExecutor):
         )
         metadata = {
             "signature": "logits_from_ids",
-            "input": {"token_ids": [1, reference.sequence_length],
-                      "dtype": "int32"},
-            "output": {"logits": [1, reference.sequence_length,
-                                  "vocabulary_size"]},
+            "input": {
+                "token_ids": [1, reference.sequence_length],
+                "dtype": "int32",
+            },
+            "output": {
+                "logits": [1, reference.sequence_length, "vocabulary_size"]
+            },
             "model": model_metadata,
             "variants": {},
         }
         for variant in json.loads(exec_properties["variants"]):
-            flatbuffer = convert_to_tflite(model_dir, variant)
+            flatbuffer = convert_to_tflite(
+                network_model_path(model.uri), variant)
             filename = tflite_filename(variant)
             io_utils.write_bytes_file(
-                os.path.join(output.uri, filename), flatbuffer)
+                os.path.join(output.uri, filename), flatbuffer
+            )
             report = parity_report(reference, TFLiteLogits(flatbuffer), windows)
             metadata["variants"][variant] = {
                 "file": filename,
@@ -73,8 +78,11 @@ class Executor(base_executor.BaseExecutor):
             logging.info(
                 "TFLite %s: %d bytes, max |logit diff| %.2e, top-1 "
                 "agreement %.4f over %d windows",
-                variant, len(flatbuffer), report["max_abs_logit_diff"],
-                report["top1_agreement"], report["windows"],
+                variant,
+                len(flatbuffer),
+                report["max_abs_logit_diff"],
+                report["top1_agreement"],
+                report["windows"],
             )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),
