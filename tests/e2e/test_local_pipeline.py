@@ -1,0 +1,174 @@
+"""The whole pipeline on LocalDagRunner, as `textmill run` runs it."""
+
+import dataclasses
+import glob
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textmill.corpus.default_corpus import write_default_corpus
+from textmill.pipelines.config import PipelineConfig, with_overrides
+from textmill.pipelines.local import SUMMARY_FILE, run_local
+
+pytestmark = pytest.mark.slow
+
+
+def _tiny_config(tmp_path, corpus_pattern, **validation) -> PipelineConfig:
+    base = with_overrides(
+        PipelineConfig(),
+        top={
+            "work_dir": str(tmp_path / "work"),
+            "serving_dir": str(tmp_path / "serving"),
+            # In-process Beam keeps the test quick; `make run` uses the
+            # multi-process default.
+            "beam_pipeline_args": ["--direct_num_workers=1"],
+        },
+        ingest={"input_patterns": [corpus_pattern, str(tmp_path / "bad/*")]},
+        tokenizer={"vocab_size": 512},
+        train={"sequence_length": 32, "batch_size": 8, "train_steps": 12,
+               "checkpoint_every": 6, "eval_steps": 4, "warmup_steps": 2},
+        export={"parity_windows": 4},
+    )
+    return with_overrides(base, validation=validation)
+
+
+def _write_bad_inputs(directory):
+    os.makedirs(directory)
+    with open(os.path.join(directory, "broken.jsonl"), "w") as f:
+        f.write('{"text": "A perfectly fine document about pipelines."}\n')
+        f.write("{not json\n")
+        f.write('{"body": "no text field"}\n')
+    with open(os.path.join(directory, "latin1.txt"), "wb") as f:
+        f.write("caf\xe9 cr\xe8me".encode("latin-1") * 10)
+    open(os.path.join(directory, "empty.txt"), "w").close()
+    with open(os.path.join(directory, "truncated.jsonl.gz"), "wb") as f:
+        f.write(gzip.compress(b'{"text": "x"}\n' * 50)[:-20])
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("pipeline")
+    corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=120)
+    _write_bad_inputs(str(tmp_path / "bad"))
+    config = _tiny_config(tmp_path, corpus)
+    return tmp_path, config, run_local(config)
+
+
+def test_run_pushes_savedmodel_and_tflite(first_run):
+    tmp_path, config, summary = first_run
+    assert "error" not in summary, summary.get("error")
+    assert summary["pushed"], summary
+    version_dir = summary["serving_model_dir"]
+    assert os.path.dirname(version_dir) == str(tmp_path / "serving" /
+                                               "distilgpt2")
+    assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
+    assert sorted(os.path.basename(p) for p in summary["tflite_files"]) == [
+        "model_float32.tflite", "model_int8.tflite"]
+    with open(os.path.join(version_dir, "tflite", "metadata.json")) as f:
+        metadata = json.load(f)
+    float32 = metadata["variants"]["float32"]["parity"]
+    assert float32["max_abs_logit_diff"] < 1e-3
+    assert float32["top1_agreement"] > 0.99
+    on_disk = json.load(open(os.path.join(config.work_dir, SUMMARY_FILE)))
+    assert on_disk["pushed"] and on_disk["validation"]["blessed"]
+
+
+def test_ingest_counts_bad_input_by_reason(first_run):
+    _, _, summary = first_run
+    skipped = summary["ingest"]["skipped"]
+    for reason in ("malformed_json", "missing_field", "undecodable_utf8",
+                   "empty_file", "corrupt_gzip"):
+        assert skipped.get(reason, 0) >= 1, (reason, skipped)
+
+
+def test_pushed_model_serves_raw_strings(first_run):
+    _, _, summary = first_run
+    model = tf.saved_model.load(summary["serving_model_dir"])
+    scores = model.signatures["serving_default"](
+        text=tf.constant(["Return the path of the module.", "x"]))
+    assert scores["next_token_logits"].shape[0] == 2
+    assert np.all(scores["log_likelihood"].numpy() < 0)
+    assert np.all(scores["num_tokens"].numpy() >= 1)
+    out = model.signatures["generate"](
+        prompt=tf.constant(["Return the", "A much longer prompt about files"]),
+        max_new_tokens=tf.constant(5))
+    assert out["completion"].shape == (2,)
+
+
+def test_rerun_with_same_inputs_is_cached(first_run):
+    tmp_path, config, summary = first_run
+    versions = os.listdir(tmp_path / "serving" / "distilgpt2")
+    again = run_local(config)
+    assert "error" not in again
+    assert os.listdir(tmp_path / "serving" / "distilgpt2") == versions
+    assert again["model_artifact"] == summary["model_artifact"]
+
+
+def test_model_over_threshold_is_not_pushed(first_run):
+    tmp_path, config, _ = first_run
+    strict = _tiny_config(
+        tmp_path, config.ingest.input_patterns[0], max_perplexity=1.5)
+    versions = os.listdir(tmp_path / "serving" / "distilgpt2")
+    summary = run_local(strict)
+    assert "error" not in summary
+    assert not summary["pushed"]
+    assert "above the threshold" in summary["not_pushed_reason"]
+    assert os.listdir(tmp_path / "serving" / "distilgpt2") == versions
+
+
+def _history_epochs(checkpoint_root):
+    """Epoch numbers in CSVLogger order, one list per (re)started run."""
+    runs = []
+    for path in glob.glob(os.path.join(checkpoint_root, "*", "history.csv")):
+        for line in open(path).read().splitlines():
+            if line.startswith("epoch"):
+                runs.append([])
+            elif line:
+                runs[-1].append(int(line.split(",")[0]))
+    return runs
+
+
+def test_training_resumes_after_kill(first_run, tmp_path):
+    _, config, _ = first_run
+    train = dict(dataclasses.asdict(config.train), train_steps=40,
+                 checkpoint_every=5)
+    custom = {"family": config.family, "train": train,
+              "checkpoint_root": str(tmp_path / "checkpoints")}
+    command = [
+        sys.executable, os.path.join(os.path.dirname(__file__),
+                                     "trainer_worker.py"),
+        config.pipeline_root, str(tmp_path / "out"), json.dumps(custom),
+    ]
+    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.poll() is None:
+            runs = _history_epochs(str(tmp_path / "checkpoints"))
+            if runs and len(runs[0]) >= 2:
+                break
+            time.sleep(0.5)
+    finally:
+        worker.kill()
+        worker.wait()
+    before = _history_epochs(str(tmp_path / "checkpoints"))
+    assert before and 2 <= len(before[0]) < 8, before
+
+    subprocess.run(command, check=True, timeout=600,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = _history_epochs(str(tmp_path / "checkpoints"))
+    assert len(runs) == 2, runs
+    killed, resumed = runs
+    # The second run starts where the first one's last checkpoint was,
+    # not from scratch, and finishes all 8 epochs.
+    assert 0 < resumed[0] <= killed[-1] + 1
+    assert resumed[-1] == 7
+    assert os.path.exists(
+        tmp_path / "out" / "model" / "Format-Serving" / "saved_model.pb")
