@@ -16,6 +16,7 @@ from textmill.pipelines.config import (
 )
 from textmill.pipelines.vertex_cli import register as register_vertex
 from textmill.serving.serve_cli import register as register_serving
+from textmill.trainer.convert.convert_cli import register as register_convert
 
 
 def _add_run_parser(subparsers) -> None:
@@ -79,9 +80,8 @@ def _cmd_run(args) -> int:
 
     summary = run_local(_config_from_args(args))
     print(format_summary(summary))
-    print(
-        f"  summary: {os.path.join(summary['config']['work_dir'], SUMMARY_FILE)}"
-    )
+    work_dir = summary["config"]["work_dir"]
+    print(f"  summary: {os.path.join(work_dir, SUMMARY_FILE)}")
     if summary.get("error"):
         print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
         return 1
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--max-documents", type=int)
     _COMMANDS.update(register_vertex(subparsers))
     _COMMANDS.update(register_serving(subparsers))
+    _COMMANDS.update(register_convert(subparsers))
     return parser
 
 

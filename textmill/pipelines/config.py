@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-FAMILIES = ("distilgpt2",)
+from textmill.families import FAMILIES
 
 
 class ConfigError(ValueError):
@@ -153,12 +153,15 @@ class ValidationConfig:
 
     Args:
         max_perplexity: absolute ceiling on eval perplexity.
+        min_accuracy: absolute floor on eval accuracy (families that
+            report one: masked-token accuracy, NSP accuracy).
         max_regression: the candidate may be worse than the last blessed
             model by at most this fraction (0.05 = 5 %).
         max_eval_windows: packed eval windows scored (0 = all).
     """
 
     max_perplexity: float = 1e4
+    min_accuracy: float = 0.0
     max_regression: float = 0.05
     max_eval_windows: int = 200
 
@@ -167,6 +170,11 @@ class ValidationConfig:
             raise ConfigError(
                 f"validation.max_perplexity must be > 1, got "
                 f"{self.max_perplexity}."
+            )
+        if not 0 <= self.min_accuracy <= 1:
+            raise ConfigError(
+                f"validation.min_accuracy must be in [0, 1], got "
+                f"{self.min_accuracy}."
             )
         if self.max_regression < 0:
             raise ConfigError(
@@ -234,7 +242,7 @@ class PipelineConfig:
 
     def validate(self) -> PipelineConfig:
         """Checks every field; returns self so calls can chain."""
-        _check_choice("family", self.family, FAMILIES)
+        _check_choice("family", self.family, tuple(FAMILIES))
         for section in (
             self.ingest,
             self.tokenizer,

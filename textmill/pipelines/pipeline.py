@@ -11,38 +11,20 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tfx import v1 as tfx
-
-import textmill
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 
+import textmill
 from textmill.components.data_gate import DataGate
 from textmill.components.model_validator import ModelValidator
 from textmill.components.serving_pusher import ServingPusher
 from textmill.components.text_example_gen import TextExampleGen
 from textmill.components.tflite_export import TFLiteExport
+from textmill.families import get_family
 from textmill.pipelines.config import PipelineConfig
-from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
-PREPROCESSING_FN = "textmill.transform.causal_lm.preprocessing_fn"
 RUN_FN = "textmill.trainer.run_fn.run_fn"
-
-
-def tokenizer_custom_config(config: PipelineConfig) -> dict:
-    """Transform's custom_config: the vocabulary to learn or import."""
-    vocab_size = (
-        config.tokenizer.vocab_size
-        or GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])[
-            "vocabulary_size"
-        ]
-    )
-    return {
-        "vocab_size": vocab_size,
-        "min_frequency": config.tokenizer.min_frequency,
-        "init_from": config.tokenizer.init_from or config.train.init_from,
-        "textmill_version": textmill.__version__,
-    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +117,7 @@ def create_pipeline(
         ValueError: a runtime parameter names no execution parameter.
     """
     overrides = overrides or PipelineOverrides()
+    family = get_family(config.family)
     ingest = config.ingest
     example_gen = TextExampleGen(
         input_patterns=list(ingest.input_patterns),
@@ -163,11 +146,11 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=examples,
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
+        preprocessing_fn=family.preprocessing_fn,
         splits_config=tfx.proto.SplitsConfig(
             analyze=["train"], transform=["train", "eval"]
         ),
-        custom_config=tokenizer_custom_config(config),
+        custom_config=family.function("transform_config")(config),
     )
     transform.add_upstream_node(data_gate)
     transformed = transform.outputs["transformed_examples"]
@@ -200,6 +183,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=latest_blessed.outputs["model"],
         max_perplexity=config.validation.max_perplexity,
+        min_accuracy=config.validation.min_accuracy,
         max_regression=config.validation.max_regression,
         max_eval_windows=config.validation.max_eval_windows,
     )

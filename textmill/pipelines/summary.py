@@ -154,10 +154,8 @@ def format_summary(summary: dict) -> str:
         )
     validation = summary.get("validation")
     if validation:
-        lines.append(
-            f"  validation: {'BLESSED' if validation['blessed'] else 'NOT BLESSED'}"
-            f" - {validation['reason']}"
-        )
+        verdict = "BLESSED" if validation["blessed"] else "NOT BLESSED"
+        lines.append(f"  validation: {verdict} - {validation['reason']}")
     for variant, info in (
         (summary.get("tflite") or {}).get("variants") or {}
     ).items():

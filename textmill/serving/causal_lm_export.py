@@ -6,11 +6,20 @@ Signatures:
         the Transform graph, prefixed with end-of-text, and its last
         `sequence_length - 1` tokens are scored.
     generate(prompt: string[batch], max_new_tokens: int32[]) -> completion
-        [batch]: greedy continuation, stopping at end-of-text.
+        [batch], token_scores, sequence_score, num_new_tokens: greedy
+        continuation, stopping at end-of-text; `generate_sample`,
+        `generate_beam` and `generate_contrastive` add the other
+        strategies' knobs (see `sampling.generation_signatures`). Decoding
+        runs XLA-compiled with a key-value cache.
     score_examples(examples: serialized tf.Example[batch]) -> as
         serving_default, reading the raw `text` feature (for TFX tools).
     logits_from_ids(token_ids: int32[1, sequence_length]) -> logits: the
         bare network, the graph that TFLite converts.
+
+The bare-network SavedModel (`network_dir`) has `logits_from_ids` and
+`generate_ids` (greedy generation on token ids, the TFLite generation
+graph; see `sampling.token_id_generation`), with the tokenizer files in
+its `assets.extra`.
 """
 
 from __future__ import annotations
@@ -22,12 +31,23 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.serving.sampling import CausalLMGenerator
+from textmill.serving.sampling.generation_signatures import (
+    GenerationSignatures,
+)
+from textmill.serving.sampling.token_id_generation import (
+    GENERATE_IDS,
+    generate_token_ids,
+)
+from textmill.serving.sampling.token_id_generation import (
+    INPUT_SPECS as GENERATE_IDS_INPUTS,
+)
 from textmill.serving.signatures import (
-    GENERATE,
     LOGITS_FROM_IDS,
     SCORE_EXAMPLES,
     SERVING_DEFAULT,
 )
+from textmill.tokenization.bpe_files import MERGES_FILENAME, VOCAB_FILENAME
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.transform.causal_lm import (
     MERGES_ASSET,
@@ -36,13 +56,19 @@ from textmill.transform.causal_lm import (
     VOCAB_ASSET,
 )
 
-
 NETWORK_FORMAT_DIR = "Format-Network"
 
 
 def network_model_path(model_uri: str) -> str:
     """Where the bare-network SavedModel lives inside a Model artifact."""
     return os.path.join(model_uri, NETWORK_FORMAT_DIR)
+
+
+def network_tokenizer_dir(network_dir: str) -> str:
+    """Where the tokenizer files (vocab.txt, merges.txt) lie beside the
+    bare-network SavedModel."""
+    return os.path.join(network_dir, "assets.extra")
+
 
 class CausalLMServing:
     """The functions behind the exported signatures.
@@ -75,7 +101,13 @@ class CausalLMServing:
         )
         self.sequence_length = sequence_length
         self.eos_id = eos_id
-        model.sampler = keras_hub.samplers.GreedySampler()
+        self.generation = GenerationSignatures(
+            CausalLMGenerator(model, max_length=sequence_length),
+            self.prompt_ids,
+            self.tokenizer.detokenize,
+            stop_token_id=eos_id,
+            vocabulary_size=model.backbone.vocabulary_size,
+        )
 
     # Tokenization through the Transform graph (the training-time graph).
     def token_ids(self, text: tf.Tensor) -> tf.RaggedTensor:
@@ -123,37 +155,25 @@ class CausalLMServing:
         )
         return self.score_text(tf.reshape(features[TEXT_FEATURE], [-1]))
 
-    def generate(self, prompt: tf.Tensor, max_new_tokens: tf.Tensor) -> dict:
-        max_new_tokens = tf.clip_by_value(
-            max_new_tokens, 1, self.sequence_length - 1
-        )
+    def prompt_ids(self, prompt: tf.Tensor, max_new_tokens) -> tf.RaggedTensor:
+        """Generation prompts: end-of-text, then the last tokens that leave
+        room for `max_new_tokens` within `sequence_length`."""
         keep = self.sequence_length - 1 - max_new_tokens
-        ids = self.token_ids(prompt)
-        ids = self._with_bos(ids, keep)
-        prompt_lengths = tf.cast(ids.row_lengths(), tf.int32)
-        total = tf.reduce_max(prompt_lengths) + max_new_tokens
-        # [batch, longest prompt] -> [batch, longest prompt + new tokens]
-        token_ids = tf.pad(ids.to_tensor(0), [[0, 0], [0, max_new_tokens]])
-        mask = tf.sequence_mask(prompt_lengths, total)
-        out = self.model.generate_step(
-            {"token_ids": token_ids, "padding_mask": mask},
-            stop_token_ids=(self.eos_id,),
+        return self._with_bos(self.token_ids(prompt), keep)
+
+    def generate_token_ids(
+        self, prompt_ids: tf.Tensor, prompt_lengths: tf.Tensor, max_new_tokens
+    ) -> dict:
+        """Greedy generation on token ids (the TFLite generation graph)."""
+        return generate_token_ids(
+            self.model,
+            prompt_ids,
+            prompt_lengths,
+            max_new_tokens,
+            bos_id=self.eos_id,
+            stop_token_id=self.eos_id,
+            max_length=self.sequence_length,
         )
-        generated = tf.RaggedTensor.from_tensor(
-            out["token_ids"],
-            lengths=tf.reduce_sum(
-                tf.cast(out["padding_mask"], tf.int32), axis=1
-            ),
-        )
-        # Keep the new tokens only, up to max_new_tokens and before eos.
-        new = tf.ragged.boolean_mask(
-            generated,
-            tf.ragged.range(generated.row_lengths())
-            >= tf.cast(prompt_lengths[:, tf.newaxis], tf.int64),
-        )
-        new = new[:, :max_new_tokens]
-        new = tf.ragged.boolean_mask(new, tf.not_equal(new, self.eos_id))
-        return {"completion": self.tokenizer.detokenize(new)}
 
     def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
         logits = self.model(
@@ -191,14 +211,7 @@ def export_causal_lm(
     archive.track(serving.tft_layer)
     archive.track(serving.tokenizer)
     archive.add_endpoint(SERVING_DEFAULT, serving.score_text, [text])
-    archive.add_endpoint(
-        GENERATE,
-        serving.generate,
-        [
-            tf.TensorSpec([None], tf.string, name="prompt"),
-            tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-        ],
-    )
+    serving.generation.add_endpoints(archive)
     archive.add_endpoint(
         SCORE_EXAMPLES,
         serving.score_examples,
@@ -209,8 +222,23 @@ def export_causal_lm(
     archive.write_out(export_dir, verbose=False)
 
     # The bare network alone: TFLite converts every table initialiser of a
-    # SavedModel, so the tokenizer's tables must not be in its source.
+    # SavedModel, so the tokenizer's tables must not be in its source. Its
+    # tokenizer files go beside it for the TFLite generation runner.
     network = keras.export.ExportArchive()
     network.track(model)
     network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    network.add_endpoint(
+        GENERATE_IDS, serving.generate_token_ids, GENERATE_IDS_INPUTS
+    )
     network.write_out(network_dir, verbose=False)
+    tokenizer_dir = network_tokenizer_dir(network_dir)
+    tf.io.gfile.makedirs(tokenizer_dir)
+    for asset, filename in (
+        (VOCAB_ASSET, VOCAB_FILENAME),
+        (MERGES_ASSET, MERGES_FILENAME),
+    ):
+        tf.io.gfile.copy(
+            tft_output.vocabulary_file_by_name(asset),
+            os.path.join(tokenizer_dir, filename),
+            overwrite=True,
+        )

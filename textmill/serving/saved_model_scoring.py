@@ -1,4 +1,5 @@
-"""Scoring an exported causal LM through its `logits_from_ids` signature."""
+"""Calling an exported model's bare network (`logits_from_ids`) from
+Python, and the perplexity of a causal LM on packed windows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,29 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the tokenizer ops models use
 
 from textmill.serving.signatures import LOGITS_FROM_IDS
+
+
+class SavedModelLogits:
+    """The `logits_from_ids` signature of a SavedModel as a function of
+    named numpy inputs.
+
+    Args:
+        model_dir: the SavedModel directory.
+    """
+
+    def __init__(self, model_dir: str):
+        self._fn = tf.saved_model.load(model_dir).signatures[LOGITS_FROM_IDS]
+        self.input_specs = self._fn.structured_input_signature[1]
+        first = next(iter(self.input_specs.values()))
+        self.sequence_length = int(first.shape[1])
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Named int inputs [1, length] -> logits [1, ...]."""
+        feed = {
+            name: tf.constant(inputs[name], spec.dtype)
+            for name, spec in self.input_specs.items()
+        }
+        return self._fn(**feed)["logits"].numpy()
 
 
 def window_nll(logits: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -26,25 +50,15 @@ def window_nll(logits: np.ndarray, window: np.ndarray) -> np.ndarray:
     return log_z - logits[np.arange(len(labels)), labels]
 
 
-class SavedModelLogits:
-    """Calls `logits_from_ids` of a SavedModel on one window at a time.
+def perplexity(logits_fn, windows: np.ndarray) -> float:
+    """exp(mean token NLL) of a causal LM over packed windows.
 
     Args:
-        model_dir: the SavedModel directory.
+        logits_fn: named inputs -> logits, as SavedModelLogits.
+        windows: [n, sequence_length + 1] token ids.
     """
-
-    def __init__(self, model_dir: str):
-        self._fn = tf.saved_model.load(model_dir).signatures[LOGITS_FROM_IDS]
-        spec = self._fn.structured_input_signature[1]["token_ids"]
-        self.sequence_length = int(spec.shape[1])
-
-    def __call__(self, inputs: np.ndarray) -> np.ndarray:
-        """[sequence_length] ids -> [sequence_length, vocab] logits."""
-        ids = tf.constant(inputs[np.newaxis, :], tf.int32)
-        return self._fn(token_ids=ids)["logits"].numpy()[0]
-
-
-def perplexity(logits_fn, windows: np.ndarray) -> float:
-    """exp(mean token NLL) of `logits_fn` over packed windows."""
-    nll = [window_nll(logits_fn(w[:-1]), w) for w in windows]
+    nll = [
+        window_nll(logits_fn({"token_ids": w[np.newaxis, :-1]})[0], w)
+        for w in windows
+    ]
     return float(np.exp(np.concatenate(nll).mean()))

@@ -1,39 +1,54 @@
 import numpy as np
 
 from textmill.components.model_validator.executor import judge
+from textmill.families import Family
 from textmill.serving.saved_model_scoring import perplexity, window_nll
 
+LM = Family("lm", "unused", gate_metric="perplexity", higher_is_better=False)
+NSP = Family("nsp", "unused", gate_metric="accuracy", higher_is_better=True)
+THRESHOLDS = {"max_perplexity": 100.0, "min_accuracy": 0.6,
+              "max_regression": 0.05}
 
-def test_absolute_threshold():
-    blessed, reason = judge(120.0, None, max_perplexity=100, max_regression=0)
+
+def test_absolute_thresholds():
+    blessed, reason = judge(LM, {"perplexity": 120.0}, None, THRESHOLDS)
     assert not blessed and "above the threshold" in reason
+    blessed, reason = judge(NSP, {"accuracy": 0.55}, None, THRESHOLDS)
+    assert not blessed and "below the threshold min_accuracy" in reason
 
 
-def test_regression_against_baseline():
-    blessed, reason = judge(10.6, 10.0, max_perplexity=100,
-                            max_regression=0.05)
+def test_regression_against_baseline_follows_metric_direction():
+    blessed, reason = judge(LM, {"perplexity": 10.6}, {"perplexity": 10.0},
+                            THRESHOLDS)
     assert not blessed and "worse than the last blessed" in reason
-    blessed, reason = judge(10.4, 10.0, max_perplexity=100,
-                            max_regression=0.05)
+    blessed, reason = judge(LM, {"perplexity": 10.4}, {"perplexity": 10.0},
+                            THRESHOLDS)
     assert blessed and "within 5%" in reason
+    blessed, _ = judge(NSP, {"accuracy": 0.80}, {"accuracy": 0.90},
+                       THRESHOLDS)
+    assert not blessed
+    blessed, _ = judge(NSP, {"accuracy": 0.88}, {"accuracy": 0.90},
+                       THRESHOLDS)
+    assert blessed
 
 
 def test_first_model_is_blessed_without_baseline():
-    blessed, reason = judge(50.0, None, max_perplexity=100, max_regression=0)
+    blessed, reason = judge(LM, {"perplexity": 50.0}, None, THRESHOLDS)
     assert blessed and "no blessed model" in reason
 
 
 def test_perplexity_of_uniform_logits_is_vocabulary_size():
     vocab = 17
     windows = np.random.default_rng(0).integers(0, vocab, size=(3, 9))
-    assert np.isclose(
-        perplexity(lambda ids: np.zeros((len(ids), vocab)), windows), vocab
-    )
-    # A model that puts all mass on the label has perplexity ~1.
-    def oracle(ids, window=windows[0]):
-        logits = np.full((len(ids), vocab), -50.0)
-        logits[np.arange(len(ids)), window[1:]] = 50.0
-        return logits
 
-    assert np.isclose(np.exp(window_nll(oracle(windows[0][:-1]),
-                                        windows[0]).mean()), 1.0)
+    def uniform(inputs):
+        return np.zeros(inputs["token_ids"].shape + (vocab,))
+
+    assert np.isclose(perplexity(uniform, windows), vocab)
+
+
+def test_window_nll_of_an_oracle_is_zero():
+    window = np.array([3, 1, 4, 1, 5])
+    logits = np.full((4, 6), -50.0)
+    logits[np.arange(4), window[1:]] = 50.0
+    assert np.allclose(window_nll(logits, window), 0.0, atol=1e-6)

@@ -47,3 +47,15 @@ def test_staging_directory_is_hidden_from_version_listing(tmp_path):
     (root / ".incoming-5-abc").mkdir(parents=True)
     (root / "3").mkdir()
     assert existing_versions(str(root)) == [3]
+
+
+def test_same_model_is_found_instead_of_pushed_twice(tmp_path):
+    from textmill.components.serving_pusher.executor import serving_version_of
+
+    model = _saved_model(str(tmp_path / "model"))
+    root = str(tmp_path / "lm")
+    os.makedirs(root)
+    assert serving_version_of(root, "pipeline/Trainer/model/7") is None
+    final = push_version(model, root, 5, source="pipeline/Trainer/model/7")
+    assert serving_version_of(root, "pipeline/Trainer/model/7") == final
+    assert serving_version_of(root, "pipeline/Trainer/model/8") is None

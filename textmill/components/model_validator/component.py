@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
 from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec, standard_artifacts
 
 from textmill.components.model_validator import executor
@@ -13,6 +13,7 @@ MODEL_KEY = "model"
 BASELINE_MODEL_KEY = "baseline_model"
 BLESSING_KEY = "blessing"
 MAX_PERPLEXITY_KEY = "max_perplexity"
+MIN_ACCURACY_KEY = "min_accuracy"
 MAX_REGRESSION_KEY = "max_regression"
 MAX_EVAL_WINDOWS_KEY = "max_eval_windows"
 
@@ -22,6 +23,7 @@ class ModelValidatorSpec(component_spec.ComponentSpec):
 
     PARAMETERS = {
         MAX_PERPLEXITY_KEY: component_spec.ExecutionParameter(type=float),
+        MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
         MAX_REGRESSION_KEY: component_spec.ExecutionParameter(type=float),
         MAX_EVAL_WINDOWS_KEY: component_spec.ExecutionParameter(type=int),
     }
@@ -46,9 +48,12 @@ class ModelValidatorSpec(component_spec.ComponentSpec):
 class ModelValidator(base_component.BaseComponent):
     """Scores a model on the eval split and blesses it or not.
 
-    Perplexity on packed eval windows (the Trainer's packing) must be under
-    `max_perplexity`, and no worse than the baseline (the last blessed
-    model, when there is one) by more than `max_regression` (a fraction).
+    The model family computes its eval metrics (perplexity for language
+    models, accuracy for classifiers) through the exported SavedModel.
+    Perplexity must be under `max_perplexity`, accuracy at least
+    `min_accuracy`, and the family's gate metric no worse than the baseline
+    (the last blessed model, when there is one) by more than
+    `max_regression` (a fraction).
     The baseline is re-scored on the same windows, so the comparison is fair
     even when the data changed. The verdict, its reason and both scores go
     to `evaluation.json` in the blessing and to its custom properties.
@@ -57,9 +62,10 @@ class ModelValidator(base_component.BaseComponent):
         examples: transformed Examples with an `eval` split.
         model: the candidate Model.
         baseline_model: the last blessed Model (optional).
-        max_perplexity: absolute ceiling (> 1).
+        max_perplexity: absolute ceiling on perplexity (> 1).
+        min_accuracy: absolute floor on accuracy (0 to 1).
         max_regression: allowed relative regression (>= 0).
-        max_eval_windows: windows scored (0 = the whole eval split).
+        max_eval_windows: eval batches (windows, pairs) scored; 0 = all.
     """
 
     SPEC_CLASS = ModelValidatorSpec
@@ -71,12 +77,17 @@ class ModelValidator(base_component.BaseComponent):
         model: channel.BaseChannel,
         baseline_model: channel.BaseChannel | None = None,
         max_perplexity: float = 1e4,
+        min_accuracy: float = 0.0,
         max_regression: float = 0.05,
         max_eval_windows: int = 200,
     ):
         if max_perplexity <= 1:
             raise ValueError(
                 f"max_perplexity must be > 1, got {max_perplexity}."
+            )
+        if not 0 <= min_accuracy <= 1:
+            raise ValueError(
+                f"min_accuracy must be in [0, 1], got {min_accuracy}."
             )
         if max_regression < 0:
             raise ValueError(
@@ -93,6 +104,7 @@ class ModelValidator(base_component.BaseComponent):
                 baseline_model=baseline_model,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
                 max_perplexity=float(max_perplexity),
+                min_accuracy=float(min_accuracy),
                 max_regression=float(max_regression),
                 max_eval_windows=int(max_eval_windows),
             )

@@ -1,5 +1,5 @@
-"""ModelValidator executor: perplexity gate against thresholds and the
-last blessed model."""
+"""ModelValidator executor: the family's eval metrics against thresholds
+and against the last blessed model."""
 
 from __future__ import annotations
 
@@ -13,55 +13,69 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from textmill.components.eval_windows import load_eval_windows
+from textmill.families import Family, get_family
 from textmill.serving.model_metadata import read_model_metadata
-from textmill.serving.saved_model_scoring import SavedModelLogits, perplexity
 
 EVALUATION_FILE = "evaluation.json"
 
 
 def judge(
-    candidate: float,
-    baseline: float | None,
-    max_perplexity: float,
-    max_regression: float,
+    family: Family,
+    candidate: dict,
+    baseline: dict | None,
+    thresholds: dict,
 ) -> tuple[bool, str]:
-    """The blessing verdict and its reason, in words."""
-    if candidate > max_perplexity:
+    """The blessing verdict and its reason, in words.
+
+    Args:
+        family: decides which metric is compared with the baseline.
+        candidate: the candidate's metrics (`perplexity` and/or `accuracy`).
+        baseline: the last blessed model's metrics on the same data.
+        thresholds: `max_perplexity`, `min_accuracy`, `max_regression`.
+    """
+    if "perplexity" in candidate and (
+        candidate["perplexity"] > thresholds["max_perplexity"]
+    ):
         return False, (
-            f"eval perplexity {candidate:.2f} is above the threshold "
-            f"max_perplexity={max_perplexity:g}"
+            f"eval perplexity {candidate['perplexity']:.2f} is above the "
+            f"threshold max_perplexity={thresholds['max_perplexity']:g}"
         )
-    if baseline is not None and candidate > baseline * (1 + max_regression):
+    if "accuracy" in candidate and (
+        candidate["accuracy"] < thresholds["min_accuracy"]
+    ):
         return False, (
-            f"eval perplexity {candidate:.2f} is worse than the last blessed "
-            f"model's {baseline:.2f} by more than "
-            f"max_regression={max_regression:.0%}"
+            f"eval accuracy {candidate['accuracy']:.4f} is below the "
+            f"threshold min_accuracy={thresholds['min_accuracy']:g}"
         )
-    against = (
-        f" and within {max_regression:.0%} of the last blessed model's "
-        f"{baseline:.2f}"
-        if baseline is not None
-        else " (no blessed model to compare with yet)"
+    metric = family.gate_metric
+    value = candidate[metric]
+    margin = thresholds["max_regression"]
+    if baseline is None:
+        return True, (
+            f"eval {metric} {value:.4g} meets the thresholds (no blessed "
+            "model to compare with yet)"
+        )
+    old = baseline[metric]
+    worse = (
+        value < old * (1 - margin) if family.higher_is_better
+        else value > old * (1 + margin)
     )
+    if worse:
+        return False, (
+            f"eval {metric} {value:.4g} is worse than the last blessed "
+            f"model's {old:.4g} by more than max_regression={margin:.0%}"
+        )
     return True, (
-        f"eval perplexity {candidate:.2f} is under {max_perplexity:g}" + against
+        f"eval {metric} {value:.4g} meets the thresholds and is within "
+        f"{margin:.0%} of the last blessed model's {old:.4g}"
     )
 
 
-def score_model(model_uri: str, examples, max_windows: int) -> dict:
-    """Perplexity of the SavedModel inside Model artifact `model_uri`."""
+def score_model(model_uri: str, examples, max_batches: int) -> dict:
+    """The family's eval metrics of the SavedModel in a Model artifact."""
     model_dir = path_utils.serving_model_path(model_uri)
-    metadata = read_model_metadata(model_dir)
-    logits = SavedModelLogits(model_dir)
-    windows = load_eval_windows(
-        examples, logits.sequence_length, metadata["eos_id"], max_windows
-    )
-    return {
-        "perplexity": perplexity(logits, windows),
-        "windows": len(windows),
-        "tokens": int(windows.shape[0] * (windows.shape[1] - 1)),
-    }
+    family = get_family(read_model_metadata(model_dir)["family"])
+    return family.function("evaluate")(model_dir, examples, max_batches)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -77,36 +91,35 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         baselines = input_dict.get("baseline_model") or []
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        max_windows = exec_properties["max_eval_windows"]
+        max_batches = exec_properties["max_eval_windows"]
+        thresholds = {
+            key: exec_properties[key]
+            for key in ("max_perplexity", "min_accuracy", "max_regression")
+        }
+        family = get_family(read_model_metadata(
+            path_utils.serving_model_path(model.uri))["family"])
 
-        candidate = score_model(model.uri, examples, max_windows)
-        baseline = (
-            score_model(baselines[0].uri, examples, max_windows)
-            if baselines
-            else None
-        )
-        blessed, reason = judge(
-            candidate["perplexity"],
-            baseline["perplexity"] if baseline else None,
-            exec_properties["max_perplexity"],
-            exec_properties["max_regression"],
-        )
+        candidate = score_model(model.uri, examples, max_batches)
+        if not baselines:
+            baseline = None
+        elif baselines[0].uri == model.uri:  # a cached model, re-validated
+            baseline = candidate
+        else:
+            baseline = score_model(baselines[0].uri, examples, max_batches)
+        blessed, reason = judge(family, candidate, baseline, thresholds)
         logging.info(
             "ModelValidator: %s (%s)",
             "BLESSED" if blessed else "NOT BLESSED",
             reason,
         )
-
         evaluation = {
             "blessed": blessed,
             "reason": reason,
+            "family": family.name,
             "candidate": candidate,
             "baseline": baseline,
             "baseline_model_uri": baselines[0].uri if baselines else None,
-            "thresholds": {
-                "max_perplexity": exec_properties["max_perplexity"],
-                "max_regression": exec_properties["max_regression"],
-            },
+            "thresholds": thresholds,
         }
         io_utils.write_string_file(
             os.path.join(blessing.uri, EVALUATION_FILE),
@@ -120,16 +133,12 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("reason", reason)
         blessing.set_string_custom_property("current_model", model.uri)
         blessing.set_int_custom_property("current_model_id", model.id)
-        blessing.set_float_custom_property(
-            "perplexity", candidate["perplexity"]
-        )
+        for name, value in candidate.items():
+            blessing.set_float_custom_property(name, float(value))
         if baselines:
             blessing.set_string_custom_property(
                 "baseline_model", baselines[0].uri
             )
             blessing.set_int_custom_property(
                 "baseline_model_id", baselines[0].id
-            )
-            blessing.set_float_custom_property(
-                "baseline_perplexity", baseline["perplexity"]
             )

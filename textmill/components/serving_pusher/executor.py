@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -15,6 +16,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 TFLITE_SUBDIR = "tflite"
+# Which Model artifact a version came from, so pushing it twice is a no-op.
+PUSH_RECORD = os.path.join("assets.extra", "textmill_push.json")
 _SAVED_MODEL_PB = "saved_model.pb"
 
 
@@ -50,11 +53,30 @@ def _copy_tree(src: str, dst: str, skip: tuple[str, ...] = ()) -> None:
             tf.io.gfile.copy(os.path.join(dirpath, filename), target)
 
 
+def serving_version_of(model_root: str, source: str) -> str | None:
+    """The newest version directory pushed from Model `source`, if any."""
+    for version in reversed(existing_versions(model_root)):
+        record = os.path.join(model_root, str(version), PUSH_RECORD)
+        if tf.io.gfile.exists(record):
+            with tf.io.gfile.GFile(record) as f:
+                if json.load(f).get("source") == source:
+                    return os.path.join(model_root, str(version))
+    return None
+
+
+def _write_record(version_dir: str, source: str | None) -> None:
+    path = os.path.join(version_dir, PUSH_RECORD)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump({"source": source}, f)
+
+
 def push_version(
     model_dir: str,
     model_root: str,
     version: int,
     tflite_dir: str | None = None,
+    source: str | None = None,
 ) -> str:
     """Copies a SavedModel (+ TFLite files) to `model_root/version/`.
 
@@ -72,6 +94,7 @@ def push_version(
             model_root, f".incoming-{version}-{uuid.uuid4().hex}"
         )
         _copy_tree(model_dir, staging)
+        _write_record(staging, source)
         if tflite_dir:
             _copy_tree(tflite_dir, os.path.join(staging, TFLITE_SUBDIR))
         os.rename(staging, final)
@@ -79,6 +102,7 @@ def push_version(
         if tflite_dir:
             _copy_tree(tflite_dir, os.path.join(final, TFLITE_SUBDIR))
         _copy_tree(model_dir, final, skip=(_SAVED_MODEL_PB,))
+        _write_record(final, source)
         tf.io.gfile.copy(
             os.path.join(model_dir, _SAVED_MODEL_PB),
             os.path.join(final, _SAVED_MODEL_PB),
@@ -118,15 +142,21 @@ class Executor(base_executor.BaseExecutor):
             exec_properties["serving_dir"], exec_properties["model_name"]
         )
         tf.io.gfile.makedirs(model_root)
-        version = next_version(model_root)
-        final = push_version(
-            path_utils.serving_model_path(model.uri),
-            model_root,
-            version,
-            tflite[0].uri if tflite else None,
-        )
-        logging.info("Pushed %s to %s", model.uri, final)
+        final = serving_version_of(model_root, model.uri)
+        if final:
+            logging.info("Model %s is already served from %s; not pushed "
+                         "again", model.uri, final)
+        else:
+            final = push_version(
+                path_utils.serving_model_path(model.uri),
+                model_root,
+                next_version(model_root),
+                tflite[0].uri if tflite else None,
+                source=model.uri,
+            )
+            logging.info("Pushed %s to %s", model.uri, final)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", final)
-        pushed.set_int_custom_property("pushed_version", version)
+        pushed.set_int_custom_property(
+            "pushed_version", int(os.path.basename(final)))
         io_utils.write_string_file(os.path.join(pushed.uri, "PUSHED"), final)

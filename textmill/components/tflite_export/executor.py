@@ -12,10 +12,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from textmill.components.eval_windows import load_eval_windows
+from textmill.families import get_family
 from textmill.serving.causal_lm_export import network_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
+from textmill.serving.signatures import LOGITS_FROM_IDS
 from textmill.serving.tflite_conversion import (
     TFLiteLogits,
     convert_to_tflite,
@@ -43,22 +44,18 @@ class Executor(base_executor.BaseExecutor):
         output = artifact_utils.get_single_instance(output_dict["tflite_model"])
         model_dir = path_utils.serving_model_path(model.uri)
         model_metadata = read_model_metadata(model_dir)
+        family = get_family(model_metadata["family"])
         reference = SavedModelLogits(model_dir)
-        windows = load_eval_windows(
-            examples,
-            reference.sequence_length,
-            model_metadata["eos_id"],
-            exec_properties["parity_windows"],
+        inputs = family.function("parity_inputs")(
+            model_dir, examples, exec_properties["parity_windows"]
         )
         metadata = {
-            "signature": "logits_from_ids",
-            "input": {
-                "token_ids": [1, reference.sequence_length],
-                "dtype": "int32",
+            "signature": LOGITS_FROM_IDS,
+            "inputs": {
+                name: {"shape": spec.shape.as_list(), "dtype": "int32"}
+                for name, spec in reference.input_specs.items()
             },
-            "output": {
-                "logits": [1, reference.sequence_length, "vocabulary_size"]
-            },
+            "outputs": ["logits"],
             "model": model_metadata,
             "variants": {},
         }
@@ -69,7 +66,7 @@ class Executor(base_executor.BaseExecutor):
             io_utils.write_bytes_file(
                 os.path.join(output.uri, filename), flatbuffer
             )
-            report = parity_report(reference, TFLiteLogits(flatbuffer), windows)
+            report = parity_report(reference, TFLiteLogits(flatbuffer), inputs)
             metadata["variants"][variant] = {
                 "file": filename,
                 "bytes": len(flatbuffer),
@@ -77,12 +74,12 @@ class Executor(base_executor.BaseExecutor):
             }
             logging.info(
                 "TFLite %s: %d bytes, max |logit diff| %.2e, top-1 "
-                "agreement %.4f over %d windows",
+                "agreement %.4f over %d inputs",
                 variant,
                 len(flatbuffer),
                 report["max_abs_logit_diff"],
                 report["top1_agreement"],
-                report["windows"],
+                report["inputs"],
             )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),

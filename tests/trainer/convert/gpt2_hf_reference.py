@@ -1,0 +1,179 @@
+"""Writes a random Hugging Face GPT-2 checkpoint, its tokenizer and outputs.
+
+Run as `TF_USE_LEGACY_KERAS=1 python gpt2_hf_reference.py CORPUS OUT_DIR`
+(the TF classes of `transformers` need Keras 2, so never in the Keras 3 test
+process). CORPUS is a JSON Lines file (optionally gzipped) of `{"text": ...}`
+documents. It writes:
+
+- `OUT_DIR/tokenizer/`: `vocab.json` + `merges.txt` of a byte-level BPE
+  trained on CORPUS with the `tokenizers` library, GPT-2 style;
+- `OUT_DIR/h5/`: `save_pretrained()` of a random `TFGPT2LMHeadModel`
+  (`tf_model.h5`, TF names), with the tokenizer files;
+- `OUT_DIR/safetensors/`: the same weights as a PyTorch-named
+  `model.safetensors`, laid out like the hub's `gpt2` checkpoint (bare
+  `GPT2Model` names, causal-mask buffers included), with the tokenizer files;
+- `OUT_DIR/reference.npz`: right-padded token ids, their padding mask and
+  HF's logits; greedy prompts and HF's greedy continuations.
+"""
+
+import gzip
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import tensorflow as tf
+from safetensors.numpy import save_file
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import GPT2Config, TFGPT2LMHeadModel
+from transformers.modeling_tf_pytorch_utils import (
+    convert_tf_weight_name_to_pt_weight_name,
+)
+
+VOCAB_SIZE = 1000
+END_OF_TEXT = "<|endoftext|>"
+# Rows of the logits batch, right-padded to the longest.
+LOGIT_LENGTHS = (48, 31, 9)
+GREEDY_PROMPT_LENGTHS = (7, 16)
+NEW_TOKENS = 20
+
+
+def read_corpus(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def train_tokenizer(documents, out_dir):
+    """GPT-2's byte-level BPE (no prefix space, all 256 bytes) on documents."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(documents, trainer=trainer)
+    os.makedirs(out_dir)
+    tokenizer.model.save(out_dir)
+    return tokenizer
+
+
+def randomize(model, rng):
+    """Draws every weight anew, large enough for decisive greedy choices."""
+    for weight in model.weights:
+        value = rng.normal(0.0, 0.2, weight.shape)
+        if "ln_" in weight.name and "gamma" in weight.name:
+            value += 1.0
+        weight.assign(value.astype(np.float32))
+
+
+def save_pytorch_named(model, directory):
+    """Writes `model.safetensors` with PyTorch `GPT2Model` names."""
+    tensors = {}
+    for weight in model.weights:
+        name, transpose = convert_tf_weight_name_to_pt_weight_name(
+            weight.name, tf_weight_shape=weight.shape
+        )
+        value = weight.numpy()
+        if transpose.name != "NO":
+            value = value.T
+        if name.endswith(".bias"):
+            # TF's Conv1D keeps its bias as (1, nf), PyTorch's as (nf,).
+            value = value.reshape(-1)
+        tensors[name.removeprefix("transformer.")] = np.ascontiguousarray(value)
+    positions = model.config.n_positions
+    causal = np.tril(np.ones((positions, positions), np.float32))
+    for layer in range(model.config.n_layer):
+        # Old PyTorch checkpoints hold the causal mask as a buffer.
+        tensors[f"h.{layer}.attn.bias"] = causal[None, None]
+    os.makedirs(directory)
+    model.config.save_pretrained(directory)
+    save_file(
+        tensors,
+        os.path.join(directory, "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+
+
+def padded_batch(tokenizer, documents, lengths):
+    """The first `length` token ids of documents, right-padded with 0."""
+    token_ids = np.zeros((len(lengths), max(lengths)), np.int32)
+    mask = np.zeros_like(token_ids)
+    for row, (document, length) in enumerate(
+        zip(documents, lengths, strict=False)
+    ):
+        ids = tokenizer.encode(document).ids[:length]
+        assert len(ids) == length, "corpus document too short"
+        token_ids[row, :length] = ids
+        mask[row, :length] = 1
+    return token_ids, mask
+
+
+def main(corpus_path, out_dir):
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    documents = read_corpus(corpus_path)
+    tokenizer_dir = os.path.join(out_dir, "tokenizer")
+    tokenizer = train_tokenizer(documents, tokenizer_dir)
+    end_of_text = tokenizer.token_to_id(END_OF_TEXT)
+    config = GPT2Config(
+        vocab_size=tokenizer.get_vocab_size(),
+        n_positions=128,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+    )
+    model = TFGPT2LMHeadModel(config)
+    model(np.zeros((1, 2), np.int32))
+    randomize(model, rng)
+
+    token_ids, mask = padded_batch(tokenizer, documents, LOGIT_LENGTHS)
+    logits = model(token_ids, attention_mask=mask).logits.numpy()
+    prompts, continuations = padded_batch(
+        tokenizer, documents[3:], GREEDY_PROMPT_LENGTHS
+    )
+    continuations = np.stack(
+        [
+            model.generate(
+                prompt[None, :length],
+                attention_mask=np.ones((1, length), np.int32),
+                max_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                pad_token_id=end_of_text,
+                # Never stop early: ours decodes every step.
+                eos_token_id=None,
+            ).numpy()[0, length:]
+            for prompt, length in zip(
+                prompts, GREEDY_PROMPT_LENGTHS, strict=True
+            )
+        ]
+    )
+    np.savez(
+        os.path.join(out_dir, "reference.npz"),
+        token_ids=token_ids,
+        padding_mask=mask,
+        logits=logits,
+        prompts=prompts,
+        prompt_lengths=np.array(GREEDY_PROMPT_LENGTHS),
+        continuations=continuations,
+    )
+    model.save_pretrained(os.path.join(out_dir, "h5"))
+    save_pytorch_named(model, os.path.join(out_dir, "safetensors"))
+    for checkpoint in ("h5", "safetensors"):
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copy(
+                os.path.join(tokenizer_dir, name),
+                os.path.join(out_dir, checkpoint, name),
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,74 @@
+"""Model families: what differs between DistilGPT2, Longformer and BERT NSP.
+
+The pipeline's shape is the same for every family; a family names the
+functions that fill it in. Names are dotted paths, imported only where they
+run, so building a pipeline does not import model code.
+
+A family module provides:
+    preprocessing_fn(inputs, custom_config) -> dict    (Transform)
+    transform_config(config) -> dict                   (its custom_config)
+    train(fn_args) -> None                             (Trainer, via run_fn)
+    evaluate(model_dir, examples, max_batches) -> dict[str, float]
+    parity_inputs(model_dir, examples, count) -> list[dict[str, np.ndarray]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    Args:
+        name: the `--family` value.
+        module: dotted path of the module with the functions listed above.
+        gate_metric: the metric compared with the last blessed model.
+        higher_is_better: direction of `gate_metric`.
+        sentence_pairs: the data is (sentence_a, sentence_b, is_next) pairs
+            made by SentencePairGen instead of whole documents.
+    """
+
+    name: str
+    module: str
+    gate_metric: str
+    higher_is_better: bool
+    sentence_pairs: bool = False
+
+    def function(self, name: str) -> Callable:
+        """Imports and returns `name` from the family module."""
+        return getattr(importlib.import_module(self.module), name)
+
+    @property
+    def preprocessing_fn(self) -> str:
+        return f"{self.module}.preprocessing_fn"
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="distilgpt2",
+            module="textmill.families.causal_lm",
+            gate_metric="perplexity",
+            higher_is_better=False,
+        ),
+    )
+}
+
+
+def get_family(name: str) -> Family:
+    """The registered family called `name`.
+
+    Raises:
+        ValueError: no such family.
+    """
+    if name not in FAMILIES:
+        raise ValueError(
+            f"family={name!r} is unknown; choose one of "
+            f"{', '.join(sorted(FAMILIES))}."
+        )
+    return FAMILIES[name]

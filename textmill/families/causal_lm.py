@@ -1,0 +1,140 @@
+"""The `distilgpt2` family: GPT-2 causal LMs on packed documents."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow_transform as tft
+
+import textmill
+from textmill.components.eval_windows import load_eval_windows
+from textmill.pipelines.config import PipelineConfig
+from textmill.serving.causal_lm_export import (
+    export_causal_lm,
+    network_model_path,
+)
+from textmill.serving.model_metadata import (
+    read_model_metadata,
+    write_model_metadata,
+)
+from textmill.serving.saved_model_scoring import SavedModelLogits, perplexity
+from textmill.tokenization.bpe_files import BpeFiles
+from textmill.trainer import training
+from textmill.trainer.data import causal_lm_dataset
+from textmill.trainer.models.gpt2 import GPT2_PRESETS, build_gpt2_causal_lm
+from textmill.transform.causal_lm import (  # noqa: F401  (Transform's entry)
+    MERGES_ASSET,
+    VOCAB_ASSET,
+    preprocessing_fn,
+)
+
+EOS_TOKEN = "<|endoftext|>"
+
+
+def transform_config(config: PipelineConfig) -> dict:
+    """Transform's custom_config: the vocabulary to learn or import."""
+    preset = GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])
+    return {
+        "vocab_size": config.tokenizer.vocab_size or preset["vocabulary_size"],
+        "min_frequency": config.tokenizer.min_frequency,
+        "init_from": config.tokenizer.init_from or config.train.init_from,
+        "textmill_version": textmill.__version__,
+    }
+
+
+def train(fn_args) -> None:
+    """Trains and exports a GPT-2 family causal LM."""
+    hparams = training.train_config(fn_args)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    vocab = BpeFiles(
+        tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+        tft_output.vocabulary_file_by_name(MERGES_ASSET),
+    )
+    vocab_size = vocab.vocab_size()
+    eos_id = vocab.token_id(EOS_TOKEN)
+    strategy = training.set_up_devices(hparams)
+
+    datasets = {
+        split: causal_lm_dataset(
+            files,
+            data_accessor=fn_args.data_accessor,
+            schema=tft_output.transformed_metadata.schema,
+            batch_size=hparams.batch_size,
+            sequence_length=hparams.sequence_length,
+            bos_id=eos_id,
+            repeat=split == "train",
+            seed=hparams.seed,
+        )
+        for split, files in (("train", fn_args.train_files),
+                             ("eval", fn_args.eval_files))
+    }
+    with strategy.scope():
+        model = build_gpt2_causal_lm(
+            hparams.preset, vocab_size, init_from=hparams.init_from
+        )
+        model.compile(
+            optimizer=training.optimizer(hparams),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=["sparse_categorical_accuracy"],
+        )
+    chief = training.fit_resumable(
+        model,
+        datasets["train"],
+        datasets["eval"].take(hparams.eval_steps),
+        hparams,
+        fn_args,
+        strategy,
+    )
+    if not chief:
+        return
+    sequence_length = min(
+        hparams.sequence_length, model.backbone.max_sequence_length
+    )
+    export_causal_lm(
+        model,
+        tft_output,
+        fn_args.serving_model_dir,
+        network_model_path(os.path.dirname(fn_args.serving_model_dir)),
+        sequence_length,
+        eos_id,
+    )
+    write_model_metadata(
+        fn_args.serving_model_dir,
+        {
+            "family": fn_args.custom_config["family"],
+            "preset": hparams.preset,
+            "vocabulary_size": vocab_size,
+            "eos_id": eos_id,
+            "sequence_length": sequence_length,
+            "train_steps": hparams.train_steps,
+            "precision_policy": model.dtype_policy.name,
+        },
+    )
+
+
+def _windows(model_dir: str, examples, count: int):
+    metadata = read_model_metadata(model_dir)
+    logits = SavedModelLogits(model_dir)
+    windows = load_eval_windows(
+        examples, logits.sequence_length, metadata["eos_id"], count
+    )
+    return logits, windows
+
+
+def evaluate(model_dir: str, examples, max_batches: int) -> dict:
+    """Eval perplexity on packed windows, as the Trainer packs them."""
+    logits, windows = _windows(model_dir, examples, max_batches)
+    return {
+        "perplexity": perplexity(logits, windows),
+        "windows": len(windows),
+        "tokens": int(windows.shape[0] * (windows.shape[1] - 1)),
+    }
+
+
+def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
+    """Inputs of the bare network for TFLite parity: eval windows."""
+    _, windows = _windows(model_dir, examples, count)
+    return [{"token_ids": w[np.newaxis, :-1].astype(np.int32)}
+            for w in windows]

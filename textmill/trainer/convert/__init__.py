@@ -1,0 +1,1 @@
+"""Hugging Face checkpoint directories -> textmill models (no network)."""

@@ -1,0 +1,155 @@
+"""What every family's training shares: strategy and precision set-up,
+the learning-rate schedule, resumable fitting with logs and loss curves,
+and the chief check."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+from textmill.pipelines.config import TrainConfig
+from textmill.trainer.distribution import choose_strategy, precision_policy
+from textmill.trainer.loss_plot import plot_history
+
+HISTORY_FILE = "history.csv"
+LOSS_PLOT_FILE = "loss_curves.png"
+
+
+def train_config(fn_args) -> TrainConfig:
+    """The TrainConfig of a Trainer run; TrainArgs/EvalArgs win over the
+    config, as on Vertex they are runtime parameters of the pipeline."""
+    values = fn_args.custom_config["train"]
+    return dataclasses.replace(
+        TrainConfig(**values),
+        train_steps=fn_args.train_steps or values["train_steps"],
+        eval_steps=fn_args.eval_steps or values["eval_steps"],
+    )
+
+
+def set_up_devices(train: TrainConfig) -> tf.distribute.Strategy:
+    """Chooses the strategy, sets the Keras precision policy and seeds."""
+    strategy = choose_strategy()
+    policy = precision_policy(train.mixed_precision, strategy)
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(train.seed)
+    logging.info(
+        "Training preset %s with %s, %d replica(s), policy %s",
+        train.preset, type(strategy).__name__,
+        strategy.num_replicas_in_sync, policy,
+    )
+    return strategy
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (
+        not has_chief
+        and resolver.task_type == "worker"
+        and resolver.task_id == 0
+    )
+
+
+def learning_rate_schedule(train: TrainConfig):
+    """Linear warm-up to the peak rate, then cosine decay to 10 % of it."""
+    warmup = min(train.warmup_steps, max(train.train_steps - 1, 0))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else train.learning_rate,
+        decay_steps=max(train.train_steps - warmup, 1),
+        alpha=0.1,
+        warmup_target=train.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
+    return keras.optimizers.AdamW(
+        learning_rate_schedule(train),
+        weight_decay=train.weight_decay,
+        global_clipnorm=1.0,
+    )
+
+
+def checkpoint_dir(checkpoint_root: str, fn_args, train: TrainConfig) -> str:
+    """A directory that is the same when the same training is run again.
+
+    It is keyed by the training inputs and hyper-parameters, so a Trainer
+    re-run after a kill finds its checkpoints, and a different run does not.
+    """
+    key = json.dumps(
+        {
+            "train_files": sorted(fn_args.train_files),
+            "transform_graph": fn_args.transform_graph_path,
+            "family": fn_args.custom_config.get("family"),
+            "train": dataclasses.asdict(train),
+        },
+        sort_keys=True,
+    )
+    return os.path.join(
+        checkpoint_root, hashlib.sha256(key.encode()).hexdigest()[:16]
+    )
+
+
+def fit_resumable(
+    model: keras.Model,
+    train_ds: tf.data.Dataset,
+    eval_ds: tf.data.Dataset,
+    train: TrainConfig,
+    fn_args,
+    strategy: tf.distribute.Strategy,
+) -> bool:
+    """Fits with checkpoints that survive a kill, TensorBoard logs and a
+    loss-curve PNG.
+
+    Training runs as epochs of `checkpoint_every` steps; after each, the
+    model and optimizer are backed up, and a restarted run continues from
+    the last finished epoch.
+
+    Returns:
+        True on the chief (the process that must export).
+    """
+    ckpt_dir = checkpoint_dir(
+        fn_args.custom_config["checkpoint_root"], fn_args, train)
+    tf.io.gfile.makedirs(ckpt_dir)
+    history_path = os.path.join(ckpt_dir, HISTORY_FILE)
+    steps_per_epoch = min(train.checkpoint_every, train.train_steps)
+    epochs = math.ceil(train.train_steps / steps_per_epoch)
+    logging.info("Checkpoints in %s; %d epochs of %d steps",
+                 ckpt_dir, epochs, steps_per_epoch)
+    model.fit(
+        train_ds,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        validation_data=eval_ds,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(
+                os.path.join(ckpt_dir, "backup"), delete_checkpoint=False
+            ),
+            keras.callbacks.CSVLogger(history_path, append=True),
+            keras.callbacks.TensorBoard(fn_args.model_run_dir),
+        ],
+        verbose=2,
+    )
+    if not is_chief(strategy):
+        return False
+    plot_history(
+        history_path, os.path.join(fn_args.model_run_dir, LOSS_PLOT_FILE)
+    )
+    tf.io.gfile.copy(
+        history_path,
+        os.path.join(fn_args.model_run_dir, HISTORY_FILE),
+        overwrite=True,
+    )
+    return True
