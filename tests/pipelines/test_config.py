@@ -65,3 +65,12 @@ def test_validation_names_the_field(section, values, match):
 def test_missing_data_says_how_to_fix():
     with pytest.raises(ConfigError, match="--data"):
         PipelineConfig().validate()
+
+
+def test_changing_family_renames_derived_names_only():
+    config = with_overrides(PipelineConfig(), top={"family": "longformer"})
+    assert config.model_name == "longformer"
+    assert config.pipeline_name == "textmill-longformer"
+    named = with_overrides(PipelineConfig(), top={"model_name": "mine"})
+    renamed = with_overrides(named, top={"family": "longformer"})
+    assert renamed.model_name == "mine"

@@ -56,6 +56,12 @@ FAMILIES: dict[str, Family] = {
             gate_metric="perplexity",
             higher_is_better=False,
         ),
+        Family(
+            name="longformer",
+            module="textmill.families.masked_lm",
+            gate_metric="accuracy",
+            higher_is_better=True,
+        ),
     )
 }
 

@@ -67,8 +67,10 @@ def train(fn_args) -> None:
             repeat=split == "train",
             seed=hparams.seed,
         )
-        for split, files in (("train", fn_args.train_files),
-                             ("eval", fn_args.eval_files))
+        for split, files in (
+            ("train", fn_args.train_files),
+            ("eval", fn_args.eval_files),
+        )
     }
     with strategy.scope():
         model = build_gpt2_causal_lm(
@@ -136,5 +138,4 @@ def evaluate(model_dir: str, examples, max_batches: int) -> dict:
 def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
     """Inputs of the bare network for TFLite parity: eval windows."""
     _, windows = _windows(model_dir, examples, count)
-    return [{"token_ids": w[np.newaxis, :-1].astype(np.int32)}
-            for w in windows]
+    return [{"token_ids": w[np.newaxis, :-1].astype(np.int32)} for w in windows]

@@ -329,7 +329,16 @@ def with_overrides(
     """Returns a copy with fields replaced; `sections` maps a section name
     ("train", "ingest", ...) or "top" to the fields to change."""
     merged = config.to_dict()
+    derived = {
+        "model_name": config.family,
+        "pipeline_name": f"textmill-{config.family}",
+    }
     for section, values in sections.items():
         target = merged if section == "top" else merged[section]
         target.update({k: v for k, v in values.items() if v is not None})
+    if merged["family"] != config.family:
+        # Names derived from the old family follow the new one.
+        for key, value in derived.items():
+            if merged[key] == value:
+                merged[key] = ""
     return config_from_dict(merged)

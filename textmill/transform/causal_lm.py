@@ -1,4 +1,4 @@
-"""Transform's preprocessing_fn for causal LMs: raw text -> BPE token ids.
+"""Transform's preprocessing_fn for language models: raw text -> BPE ids.
 
 The vocabulary is learned from the analyzed split in the analyze phase (or
 imported from a checkpoint), and ids come from an in-graph tokenizer whose
@@ -24,6 +24,7 @@ TOKEN_IDS_FEATURE = "input_ids"
 # output (`TFTransformOutput.vocabulary_file_by_name`).
 VOCAB_ASSET = "bpe_vocab"
 MERGES_ASSET = "bpe_merges"
+DEFAULT_SPECIAL_TOKENS = ("<|endoftext|>",)
 
 
 def dense_text(text) -> tf.Tensor:
@@ -39,8 +40,9 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
 
     Args:
         inputs: raw features; must contain `text`.
-        custom_config: `vocab_size`, `min_frequency` and optional
-            `init_from` (a directory with vocab.json and merges.txt).
+        custom_config: `vocab_size`, `min_frequency`, optional
+            `init_from` (a directory with vocab.json and merges.txt) and
+            `special_tokens` (ids 0, 1, ... of a learned vocabulary).
 
     Returns:
         `{"input_ids": SparseTensor[int64, (batch, None)]}`.
@@ -51,6 +53,9 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
         vocab_size=int(custom_config["vocab_size"]),
         init_from=custom_config.get("init_from") or None,
         min_frequency=int(custom_config.get("min_frequency", 2)),
+        special_tokens=tuple(
+            custom_config.get("special_tokens", DEFAULT_SPECIAL_TOKENS)
+        ),
     )
     tft.annotate_asset(VOCAB_ASSET, VOCAB_FILENAME)
     tft.annotate_asset(MERGES_ASSET, MERGES_FILENAME)

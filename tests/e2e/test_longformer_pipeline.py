@@ -1,0 +1,54 @@
+"""The longformer family through the whole local pipeline."""
+
+import os
+
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+
+from textmill.corpus.default_corpus import write_default_corpus
+from textmill.pipelines.config import PipelineConfig, with_overrides
+from textmill.pipelines.local import run_local
+
+pytestmark = pytest.mark.slow
+
+
+def test_longformer_run_pushes_fill_mask_and_embedding_model(tmp_path):
+    corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
+    config = with_overrides(
+        PipelineConfig(),
+        top={
+            "family": "longformer",
+            "work_dir": str(tmp_path / "work"),
+            "serving_dir": str(tmp_path / "serving"),
+            "beam_pipeline_args": ["--direct_num_workers=1"],
+        },
+        ingest={"input_patterns": [corpus]},
+        tokenizer={"vocab_size": 600},
+        train={"preset": "tiny", "sequence_length": 64, "batch_size": 8,
+               "train_steps": 8, "checkpoint_every": 4, "eval_steps": 2,
+               "warmup_steps": 2},
+        export={"parity_windows": 3},
+    )
+    summary = run_local(config)
+    assert "error" not in summary, summary.get("error")
+    assert summary["pushed"], summary
+    assert summary["serving_model_dir"].startswith(
+        str(tmp_path / "serving" / "longformer"))
+    candidate = summary["validation"]["candidate"]
+    assert 0 <= candidate["accuracy"] <= 1 and candidate["perplexity"] > 1
+    parity = summary["tflite"]["variants"]["float32"]["parity"]
+    assert parity["max_abs_logit_diff"] < 1e-3
+
+    model = tf.saved_model.load(summary["serving_model_dir"])
+    filled = model.signatures["fill_mask"](
+        text=tf.constant(["Return the <mask> of a <mask>.", "One <mask>."]))
+    assert filled["num_masks"].numpy().tolist() == [2, 1]
+    assert filled["top_tokens"].shape[:2] == (2, 2)
+    # Candidates are sorted by score.
+    scores = filled["top_scores"].numpy()
+    assert (scores[..., :-1] >= scores[..., 1:]).all()
+    embedding = model.signatures["embed"](text=tf.constant(["a", "b c"]))
+    assert embedding["embedding"].shape == (2, 64)
+    assert os.path.exists(os.path.join(summary["serving_model_dir"], "tflite",
+                                       "model_int8.tflite"))

@@ -1,0 +1,193 @@
+"""Exports a trained Longformer masked LM as a SavedModel on raw strings.
+
+Signatures:
+    fill_mask(text: string[batch]) -> top_tokens string[batch, masks, k],
+        top_token_ids, top_scores (log-probabilities), num_masks int32[batch]:
+        the literal `<mask>` in the text marks the positions to fill.
+    embed(text: string[batch]) -> embedding float32[batch, hidden]: the
+        `<s>` token's final hidden state (it has global attention).
+    logits_from_ids(token_ids, padding_mask: int32[1, L]) -> logits
+        [1, L, vocab]: the bare network, the graph TFLite converts.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from textmill.serving.signatures import LOGITS_FROM_IDS
+from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+from textmill.transform.causal_lm import (
+    MERGES_ASSET,
+    TEXT_FEATURE,
+    TOKEN_IDS_FEATURE,
+    VOCAB_ASSET,
+)
+
+MASK_TEXT = "<mask>"
+FILL_MASK = "fill_mask"
+EMBED = "embed"
+
+
+class MaskedLMServing:
+    """The functions behind the exported signatures.
+
+    Args:
+        model: a LongformerMaskedLM.
+        tft_output: the Transform output that tokenizes raw text.
+        sequence_length: model input length (texts are cut to fit).
+        special_ids: ids of `<s>`, `<pad>`, `</s>` and `<mask>`.
+        top_k: candidates returned per `<mask>`.
+    """
+
+    def __init__(
+        self,
+        model,
+        tft_output,
+        sequence_length: int,
+        special_ids: dict,
+        top_k: int = 5,
+    ):
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        self.text_spec = tft_output.raw_feature_spec()[TEXT_FEATURE]
+        self.tokenizer = ByteBPETokenizer(
+            tf.saved_model.Asset(
+                tft_output.vocabulary_file_by_name(VOCAB_ASSET)
+            ),
+            tf.saved_model.Asset(
+                tft_output.vocabulary_file_by_name(MERGES_ASSET)
+            ),
+        )
+        self.sequence_length = sequence_length
+        self.ids = special_ids
+        self.top_k = top_k
+
+    def _tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+        if self.text_spec.shape == [1]:
+            text = text[:, tf.newaxis]  # [n] -> [n, 1]
+        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
+        if isinstance(ids, tf.sparse.SparseTensor):
+            ids = tf.RaggedTensor.from_sparse(ids)
+        return tf.cast(ids, tf.int32)
+
+    def _inputs(self, text: tf.Tensor):
+        """Texts -> padded `<s> ... </s>` ids with `<mask>` ids where the
+        text says `<mask>`, and the padding mask (1 = real token)."""
+        segments = tf.strings.split(text, MASK_TEXT)  # [batch, pieces]
+        pieces = self._tokenize(segments.flat_values)  # [pieces, tokens]
+        mask = tf.fill([pieces.nrows(), 1], self.ids["mask"])
+        # Each piece is followed by <mask>; the last piece's one is dropped.
+        pieces = tf.concat([pieces, mask], axis=1)
+        ids = tf.RaggedTensor.from_row_splits(
+            pieces, segments.row_splits
+        ).merge_dims(1, 2)
+        ids = ids[:, :-1][:, : self.sequence_length - 2]
+        rows = ids.nrows()
+        ids = tf.concat(
+            [
+                tf.fill([rows, 1], self.ids["bos"]),
+                ids,
+                tf.fill([rows, 1], self.ids["eos"]),
+            ],
+            axis=1,
+        )
+        token_ids = ids.to_tensor(self.ids["pad"])
+        padding_mask = tf.sequence_mask(
+            ids.row_lengths(), tf.shape(token_ids)[1], tf.int32
+        )
+        return token_ids, padding_mask
+
+    def fill_mask(self, text: tf.Tensor) -> dict:
+        token_ids, padding_mask = self._inputs(text)
+        is_mask = tf.equal(token_ids, self.ids["mask"])
+        # [batch, masks]: positions of <mask>, padded with 0 (<s>).
+        positions = tf.ragged.boolean_mask(
+            tf.broadcast_to(
+                tf.range(tf.shape(token_ids)[1]), tf.shape(token_ids)
+            ),
+            is_mask,
+        ).to_tensor(0)
+        logits = self.model(
+            {
+                "token_ids": token_ids,
+                "padding_mask": padding_mask,
+                "mask_positions": positions,
+            }
+        )
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        scores, top_ids = tf.math.top_k(log_probs, k=self.top_k)
+        shape = tf.shape(top_ids)
+        tokens = self.tokenizer.detokenize(
+            tf.reshape(top_ids, [-1, 1])
+        )  # one string per candidate id
+        return {
+            "top_token_ids": top_ids,
+            "top_tokens": tf.reshape(tokens, shape),
+            "top_scores": scores,
+            # Rows have different numbers of <mask>; slots past a row's
+            # count are padding.
+            "num_masks": tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1),
+        }
+
+    def embed(self, text: tf.Tensor) -> dict:
+        token_ids, padding_mask = self._inputs(text)
+        # Global attention on <s>, the convention for document embeddings.
+        padding_mask = tf.concat(
+            [tf.fill([tf.shape(padding_mask)[0], 1], 2), padding_mask[:, 1:]],
+            axis=1,
+        )
+        hidden = self.model.backbone(
+            {"token_ids": token_ids, "padding_mask": padding_mask}
+        )
+        return {"embedding": tf.cast(hidden[:, 0], tf.float32)}
+
+    def logits_from_ids(self, token_ids, padding_mask) -> dict:
+        positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis, :]
+        logits = self.model(
+            {
+                "token_ids": token_ids,
+                "padding_mask": padding_mask,
+                "mask_positions": positions,
+            }
+        )
+        return {"logits": tf.cast(logits, tf.float32)}
+
+
+def export_masked_lm(
+    model,
+    tft_output,
+    export_dir: str,
+    network_dir: str,
+    sequence_length: int,
+    special_ids: dict,
+) -> None:
+    """Writes the serving SavedModel (see module doc) and the bare network.
+
+    Args:
+        model: the trained LongformerMaskedLM.
+        tft_output: Transform output whose graph tokenizes raw text.
+        export_dir: the Trainer's serving_model_dir.
+        network_dir: destination of the bare network, the TFLite source.
+        sequence_length: model input length.
+        special_ids: ids of `bos`, `pad`, `eos` and `mask`.
+    """
+    serving = MaskedLMServing(model, tft_output, sequence_length, special_ids)
+    text = [tf.TensorSpec([None], tf.string, name="text")]
+    ids = [
+        tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids"),
+        tf.TensorSpec([1, sequence_length], tf.int32, name="padding_mask"),
+    ]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(serving.tft_layer)
+    archive.track(serving.tokenizer)
+    archive.add_endpoint(FILL_MASK, serving.fill_mask, text)
+    archive.add_endpoint(EMBED, serving.embed, text)
+    archive.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    archive.write_out(export_dir, verbose=False)
+
+    network = keras.export.ExportArchive()
+    network.track(model)
+    network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    network.write_out(network_dir, verbose=False)
