@@ -62,6 +62,13 @@ FAMILIES: dict[str, Family] = {
             gate_metric="accuracy",
             higher_is_better=True,
         ),
+        Family(
+            name="bert_nsp",
+            module="textmill.families.next_sentence",
+            gate_metric="accuracy",
+            higher_is_better=True,
+            sentence_pairs=True,
+        ),
     )
 }
 

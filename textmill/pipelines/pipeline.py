@@ -18,6 +18,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 import textmill
 from textmill.components.data_gate import DataGate
 from textmill.components.model_validator import ModelValidator
+from textmill.components.sentence_pairs import SentencePairGen
 from textmill.components.serving_pusher import ServingPusher
 from textmill.components.text_example_gen import TextExampleGen
 from textmill.components.tflite_export import TFLiteExport
@@ -130,6 +131,17 @@ def create_pipeline(
         strict=ingest.strict,
     )
     examples = example_gen.outputs["examples"]
+    data_steps = [example_gen]
+    if family.sentence_pairs:
+        # Pairs are what Transform and the Trainer read, so they are what
+        # the statistics, schema and gate check.
+        pairs = SentencePairGen(
+            examples=examples,
+            target_length=family.function("sequence_length")(config) - 3,
+            seed=config.train.seed,
+        )
+        data_steps.append(pairs)
+        examples = pairs.outputs["sentence_pairs"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"],
@@ -201,7 +213,7 @@ def create_pipeline(
         model_name=config.model_name,
     )
     components = [
-        example_gen,
+        *data_steps,
         statistics_gen,
         schema_gen,
         example_validator,

@@ -1,0 +1,532 @@
+"""SentencePairGen's executor: a Beam pipeline from documents to NSP pairs.
+
+Stages, for each split of the input: ReadDocuments -> SortedKeys ->
+PlanPairs -> FillNegatives -> WritePairs; then WriteReport over all splits.
+
+Choosing "another document" for a random-next pair without global random
+state takes two passes: SortedKeys gathers the 64-bit key of every document
+(a hash of the seed and its `doc_id`) into one sorted list, a side input of
+PlanPairs; a document asks for the key at a hashed offset from its own rank
+(`pairing.choose_donor`), and FillNegatives joins each request with that
+document by key. Only the keys travel to every worker (8 bytes a document),
+never the texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from textmill.components.sentence_pairs import pairing
+from textmill.components.sentence_pairs import spec as spec_lib
+from textmill.components.sentence_pairs.sentence_splitter import (
+    split_sentences,
+)
+from textmill.components.text_example_gen.files import write_atomically
+from textmill.components.text_example_gen.normalize import (
+    doc_id as content_id,
+)
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILENAME = "pairs_report.json"
+REPORT_SCHEMA_VERSION = 1
+METRICS_NAMESPACE = "textmill.SentencePairGen"
+# Feature names of the input and output tf.Examples.
+TEXT_FEATURE = "text"
+DOC_ID_FEATURE = "doc_id"
+SENTENCE_A_FEATURE = "sentence_a"
+SENTENCE_B_FEATURE = "sentence_b"
+IS_NEXT_FEATURE = "is_next"
+
+# Tally names besides the drop reasons.
+_READ = "documents_read"
+_PAIRED = "documents_paired"
+_IS_NEXT = "is_next"
+_NOT_NEXT = "not_next"
+_REQUESTS = "requests"
+_TALLIES = "tallies"
+_FILE_FORMAT = "tfrecords_gzip"
+_TFRECORD_PREFIX = "data_tfrecord"
+
+
+class _Document(NamedTuple):
+    """A document ready for pairing.
+
+    Args:
+        doc_id: its id.
+        runs: its runs of consecutive sentences (see `pairing.sentence_runs`).
+    """
+
+    doc_id: str
+    runs: list[pairing.Run]
+
+
+# (split, name, count): one count towards the report.
+_Tally = tuple[str, str, int]
+
+
+def _counter(name: str) -> beam.metrics.metric.Metrics.DelegatingCounter:
+    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def _bytes_feature(example: tf.train.Example, name: str) -> bytes | None:
+    values = example.features.feature[name].bytes_list.value
+    return values[0] if values else None
+
+
+# 1. ReadDocuments
+
+
+class _ReadDocumentDoFn(beam.DoFn):
+    """Parses a tf.Example, splits its text into sentences, keys it."""
+
+    def __init__(self, split: str, config: dict[str, Any]):
+        self._split = split
+        self._config = config
+
+    def process(
+        self, record: bytes
+    ) -> Iterator[tuple[int, _Document] | beam.pvalue.TaggedOutput]:
+        example = tf.train.Example.FromString(record)
+        text = (_bytes_feature(example, TEXT_FEATURE) or b"").decode("utf-8")
+        doc_id = _bytes_feature(example, DOC_ID_FEATURE)
+        doc_id = doc_id.decode("utf-8") if doc_id else content_id(text)
+        runs, dropped = pairing.sentence_runs(
+            split_sentences(text),
+            self._config["length_unit"],
+            self._config["max_sentence_chars"],
+        )
+        _counter("documents_read").inc()
+        yield self._tally(_READ, 1)
+        for reason, count in dropped.items():
+            _counter(f"dropped_{reason}").inc(count)
+            yield self._tally(reason, count)
+        if runs:
+            yield self._tally(_PAIRED, 1)
+            seed = self._config["seed"]
+            yield pairing.document_key(seed, doc_id), _Document(doc_id, runs)
+
+    def _tally(self, name: str, count: int) -> beam.pvalue.TaggedOutput:
+        return beam.pvalue.TaggedOutput(_TALLIES, (self._split, name, count))
+
+
+@beam.ptransform_fn
+def ReadDocuments(
+    root: beam.pvalue.PBegin,
+    file_pattern: str,
+    split: str,
+    config: dict[str, Any],
+):
+    """Reads a split's tf.Examples into keyed, sentence-split documents.
+
+    Args:
+        root: the pipeline.
+        file_pattern: the split's (gzipped) TFRecord files.
+        split: the split's name, for the tallies.
+        config: `length_unit`, `max_sentence_chars` and `seed`.
+
+    Returns:
+        `(documents, tallies)`: `PCollection[tuple[int, _Document]]` of the
+        documents that can make pairs, keyed by `pairing.document_key`, and
+        `PCollection[_Tally]` of what was read and dropped.
+    """
+    outputs = (
+        root
+        | "Read" >> beam.io.ReadFromTFRecord(file_pattern)
+        | "Split"
+        >> beam.ParDo(_ReadDocumentDoFn(split, config)).with_outputs(
+            _TALLIES, main="documents"
+        )
+    )
+    return outputs.documents, outputs[_TALLIES]
+
+
+# 2. SortedKeys
+
+
+@beam.ptransform_fn
+def SortedKeys(
+    documents: beam.PCollection[tuple[int, _Document]],
+) -> beam.PCollection[list[int]]:
+    """Gathers the distinct keys of all documents into one sorted list.
+
+    Args:
+        documents: keyed documents.
+
+    Returns:
+        A single-element `PCollection` (use as a singleton side input).
+    """
+    return (
+        documents
+        | "Keys" >> beam.Keys()
+        | "Gather" >> beam.combiners.ToList()
+        | "Sort" >> beam.Map(lambda keys: sorted(set(keys)))
+    )
+
+
+# 3. PlanPairs
+
+
+class _PlanPairsDoFn(beam.DoFn):
+    """Plans a document's pairs: positives out, negatives keyed by donor."""
+
+    def __init__(self, split: str, config: dict[str, Any]):
+        self._split = split
+        self._config = config
+
+    def process(
+        self, item: tuple[int, _Document], keys: list[int]
+    ) -> Iterator[pairing.Pair | beam.pvalue.TaggedOutput]:
+        key, document = item
+        rng = pairing.document_rng(self._config["seed"], document.doc_id)
+        for planned in pairing.plan_pairs(
+            document.runs,
+            rng,
+            self._config["target_length"],
+            self._config["short_seq_prob"],
+        ):
+            if isinstance(planned, pairing.Pair):
+                yield planned
+            elif len(keys) < 2:
+                _counter(f"dropped_{pairing.NO_OTHER_DOCUMENT}").inc()
+                yield beam.pvalue.TaggedOutput(
+                    _TALLIES, (self._split, pairing.NO_OTHER_DOCUMENT, 1)
+                )
+            else:
+                donor = pairing.choose_donor(keys, key, planned.donor_draw)
+                yield beam.pvalue.TaggedOutput(_REQUESTS, (donor, planned))
+
+
+@beam.ptransform_fn
+def PlanPairs(
+    documents: beam.PCollection[tuple[int, _Document]],
+    keys: beam.PCollection[list[int]],
+    split: str,
+    config: dict[str, Any],
+):
+    """Makes the true pairs and the requests for random-next pairs.
+
+    Args:
+        documents: keyed documents.
+        keys: the sorted document keys (one element).
+        split: the split's name, for the tallies.
+        config: `seed`, `target_length` and `short_seq_prob`.
+
+    Returns:
+        `(positives, requests, tallies)`: `PCollection[pairing.Pair]`,
+        `PCollection[tuple[int, pairing.NegativeRequest]]` keyed by the
+        donor document's key, and `PCollection[_Tally]` of the requests
+        dropped for want of another document.
+    """
+    outputs = documents | "Plan" >> beam.ParDo(
+        _PlanPairsDoFn(split, config), keys=beam.pvalue.AsSingleton(keys)
+    ).with_outputs(_REQUESTS, _TALLIES, main="positives")
+    return outputs.positives, outputs[_REQUESTS], outputs[_TALLIES]
+
+
+# 4. FillNegatives
+
+
+def _fill_negatives(
+    item: tuple[int, dict[str, list]],
+) -> Iterator[pairing.Pair]:
+    _, grouped = item
+    requests = grouped[_REQUESTS]
+    if not requests:
+        return
+    # Documents with the same id share a key; take one deterministically.
+    donor = min(grouped["donors"])
+    for request in requests:
+        segment_b = pairing.donor_segment(
+            donor.runs, request.start_draw, request.target_b_length
+        )
+        yield pairing.Pair(request.sentence_a, segment_b, 0)
+
+
+@beam.ptransform_fn
+def FillNegatives(
+    requests: beam.PCollection[tuple[int, pairing.NegativeRequest]],
+    documents: beam.PCollection[tuple[int, _Document]],
+) -> beam.PCollection[pairing.Pair]:
+    """Joins each request with its donor document and takes B from it.
+
+    Args:
+        requests: requests keyed by the donor's key.
+        documents: keyed documents.
+
+    Returns:
+        The random-next pairs (`is_next=0`).
+    """
+    return (
+        {_REQUESTS: requests, "donors": documents}
+        | "Join" >> beam.CoGroupByKey()
+        | "TakeB" >> beam.FlatMap(_fill_negatives)
+    )
+
+
+# 5. WritePairs
+
+
+def _to_example(pair: pairing.Pair) -> bytes:
+    feature = {
+        SENTENCE_A_FEATURE: tf.train.Feature(
+            bytes_list=tf.train.BytesList(
+                value=[pair.sentence_a.encode("utf-8")]
+            )
+        ),
+        SENTENCE_B_FEATURE: tf.train.Feature(
+            bytes_list=tf.train.BytesList(
+                value=[pair.sentence_b.encode("utf-8")]
+            )
+        ),
+        IS_NEXT_FEATURE: tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[pair.is_next])
+        ),
+    }
+    # Deterministic: map fields in key order, so the same pairs give the
+    # same bytes in every worker process.
+    return tf.train.Example(
+        features=tf.train.Features(feature=feature)
+    ).SerializeToString(deterministic=True)
+
+
+def _label_tally(pair: pairing.Pair, split: str) -> _Tally:
+    name = _IS_NEXT if pair.is_next else _NOT_NEXT
+    _counter(f"pairs_{name}").inc()
+    return split, name, 1
+
+
+@beam.ptransform_fn
+def WritePairs(
+    pairs: beam.PCollection[pairing.Pair], split: str, uri: str
+) -> beam.PCollection[_Tally]:
+    """Writes a split's pairs as gzipped TFRecords of tf.Examples.
+
+    Args:
+        pairs: the split's pairs.
+        split: the split's name.
+        uri: the split's directory.
+
+    Returns:
+        One tally per pair, by label.
+    """
+    _ = (
+        pairs
+        | "ToExample" >> beam.Map(_to_example)
+        | "Write"
+        >> beam.io.WriteToTFRecord(
+            os.path.join(uri, _TFRECORD_PREFIX), file_name_suffix=".gz"
+        )
+    )
+    return pairs | "Tally" >> beam.Map(_label_tally, split)
+
+
+# 6. WriteReport
+
+
+def _report(
+    counts: list[tuple[tuple[str, str], int]],
+    splits: list[str],
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    totals = dict(counts)
+
+    def count(split: str, name: str) -> int:
+        return totals.get((split, name), 0)
+
+    per_split = {}
+    for split in splits:
+        is_next, not_next = count(split, _IS_NEXT), count(split, _NOT_NEXT)
+        pairs = is_next + not_next
+        per_split[split] = {
+            "documents_read": count(split, _READ),
+            "documents_paired": count(split, _PAIRED),
+            "pairs": pairs,
+            "is_next": is_next,
+            "not_next": not_next,
+            "is_next_fraction": is_next / pairs if pairs else None,
+            "dropped": {
+                reason: count(split, reason) for reason in pairing.DROP_REASONS
+            },
+        }
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "config": config,
+        "splits": per_split,
+        "dropped_units": pairing.DROP_UNITS,
+    }
+
+
+def _write_report(report: dict[str, Any], path: str) -> None:
+    write_atomically(path, json.dumps(report, indent=2).encode("utf-8"))
+
+
+@beam.ptransform_fn
+def WriteReport(
+    tallies: beam.PCollection[_Tally],
+    splits: list[str],
+    config: dict[str, Any],
+    path: str,
+) -> beam.PCollection[None]:
+    """Sums the tallies by split and name and writes the report JSON.
+
+    Args:
+        tallies: every count of every split.
+        splits: the split names, in report order.
+        config: the parameters, copied into the report.
+        path: the report file.
+
+    Returns:
+        An empty collection; the report is the file.
+    """
+    return (
+        tallies
+        | "Key" >> beam.Map(lambda tally: ((tally[0], tally[1]), tally[2]))
+        | "Sum" >> beam.CombinePerKey(sum)
+        | "Gather" >> beam.combiners.ToList()
+        | "Report" >> beam.Map(_report, splits, config)
+        | "Write" >> beam.Map(_write_report, path)
+    )
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Makes next-sentence-prediction pairs and the pairs report.
+
+    See `SentencePairGen` for the parameters and outputs.
+    """
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Runs the pipeline over every split and records what it wrote.
+
+        Args:
+            input_dict: `examples`, one Examples artifact.
+            output_dict: `sentence_pairs`, one Examples artifact.
+            exec_properties: the `SentencePairGenSpec` parameters.
+
+        Raises:
+            ValueError: if the input Examples have no split.
+        """
+        examples = artifact_utils.get_single_instance(
+            input_dict[spec_lib.EXAMPLES_KEY]
+        )
+        pairs = artifact_utils.get_single_instance(
+            output_dict[spec_lib.SENTENCE_PAIRS_KEY]
+        )
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        if not splits:
+            raise ValueError(
+                f"SentencePairGen: input Examples {examples.uri} have no "
+                "split (split_names is empty). Fix: pass the output of an "
+                "ExampleGen such as TextExampleGen."
+            )
+        config = {
+            "target_length": int(exec_properties[spec_lib.TARGET_LENGTH_KEY]),
+            "length_unit": exec_properties[spec_lib.LENGTH_UNIT_KEY],
+            "short_seq_prob": float(
+                exec_properties[spec_lib.SHORT_SEQ_PROB_KEY]
+            ),
+            "max_sentence_chars": int(
+                exec_properties[spec_lib.MAX_SENTENCE_CHARS_KEY]
+            ),
+            "seed": int(exec_properties[spec_lib.SEED_KEY]),
+        }
+        report_path = os.path.join(pairs.uri, REPORT_FILENAME)
+        pairs.split_names = artifact_utils.encode_split_names(splits)
+        with self._make_beam_pipeline() as pipeline:
+            tallies = []
+            for split in splits:
+                pattern = io_utils.all_files_pattern(
+                    artifact_utils.get_split_uri([examples], split)
+                )
+                output_uri = artifact_utils.get_split_uri([pairs], split)
+                tallies.extend(
+                    self._split_pipeline(
+                        pipeline, pattern, output_uri, split, config
+                    )
+                )
+            _ = (
+                tallies
+                | "FlattenTallies" >> beam.Flatten()
+                | "WriteReport" >> WriteReport(splits, config, report_path)
+            )
+
+        examples_utils.set_payload_format(
+            pairs, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+        )
+        examples_utils.set_file_format(pairs, _FILE_FORMAT)
+        pairs.span = examples.span
+        with tf.io.gfile.GFile(report_path) as f:
+            report = json.load(f)
+        self._record_report(report, pairs)
+
+    @staticmethod
+    def _split_pipeline(
+        pipeline: beam.Pipeline,
+        pattern: str,
+        output_uri: str,
+        split: str,
+        config: dict[str, Any],
+    ) -> list[beam.PCollection[_Tally]]:
+        """Adds one split's stages; returns its tallies."""
+        documents, read_tallies = (
+            pipeline
+            | f"ReadDocuments[{split}]" >> ReadDocuments(pattern, split, config)
+        )
+        keys = documents | f"SortedKeys[{split}]" >> SortedKeys()
+        positives, requests, plan_tallies = (
+            documents | f"PlanPairs[{split}]" >> PlanPairs(keys, split, config)
+        )
+        negatives = requests | f"FillNegatives[{split}]" >> FillNegatives(
+            documents
+        )
+        written = (
+            (positives, negatives)
+            | f"FlattenPairs[{split}]" >> beam.Flatten()
+            | f"WritePairs[{split}]" >> WritePairs(split, output_uri)
+        )
+        return [read_tallies, plan_tallies, written]
+
+    @staticmethod
+    def _record_report(report: dict[str, Any], pairs: types.Artifact) -> None:
+        """Logs the report's summary and copies its totals to properties."""
+        for split, summary in report["splits"].items():
+            dropped = {r: n for r, n in summary["dropped"].items() if n}
+            logger.info(
+                "SentencePairGen[%s]: %d documents read, %d paired; %d pairs "
+                "(is_next fraction %s); dropped %s",
+                split,
+                summary["documents_read"],
+                summary["documents_paired"],
+                summary["pairs"],
+                summary["is_next_fraction"],
+                dropped,
+            )
+            if not summary["pairs"]:
+                logger.warning(
+                    "SentencePairGen wrote no pair to the %s split; check "
+                    "the drop counts in %s.",
+                    split,
+                    os.path.join(pairs.uri, REPORT_FILENAME),
+                )
+            pairs.set_int_custom_property(f"pairs_{split}", summary["pairs"])
+            pairs.set_int_custom_property(
+                f"is_next_{split}", summary["is_next"]
+            )

@@ -1,0 +1,174 @@
+"""The `bert_nsp` family: BERT next sentence prediction on sentence pairs
+made by SentencePairGen."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
+
+import textmill
+from textmill.components.eval_windows import split_files
+from textmill.pipelines.config import PipelineConfig
+from textmill.serving.causal_lm_export import network_model_path
+from textmill.serving.model_metadata import write_model_metadata
+from textmill.serving.nsp_export import MODEL_INPUTS, export_next_sentence
+from textmill.serving.saved_model_scoring import SavedModelLogits
+from textmill.trainer import training
+from textmill.trainer.models.bert.bert_backbone import BertBackbone
+from textmill.trainer.models.bert.bert_next_sentence_predictor import (
+    BertNextSentencePredictor,
+)
+from textmill.trainer.models.bert.bert_presets import backbone_presets
+from textmill.transform.sentence_pairs import (  # noqa: F401  (Transform)
+    IS_NEXT_FEATURE,
+    VOCAB_ASSET,
+    preprocessing_fn,
+)
+
+PRESETS = {"tiny": "bert_tiny", "base": "bert_base"}
+DEFAULT_VOCAB_SIZE = 8000
+
+
+def _preset_config(preset: str) -> dict:
+    name = PRESETS.get(preset, preset)
+    if name not in backbone_presets:
+        raise ValueError(
+            f"preset={preset!r} is not a BERT preset; choose one of "
+            f"{', '.join([*PRESETS, *backbone_presets])}."
+        )
+    return dict(backbone_presets[name]["config"])
+
+
+def sequence_length(config: PipelineConfig) -> int:
+    """The packed pair length: train.sequence_length within the preset's
+    position table."""
+    preset = _preset_config(config.train.preset)
+    return min(config.train.sequence_length, preset["max_sequence_length"])
+
+
+def transform_config(config: PipelineConfig) -> dict:
+    """Transform's custom_config: WordPiece vocabulary and packed length."""
+    return {
+        "sequence_length": sequence_length(config),
+        "vocab_size": config.tokenizer.vocab_size or DEFAULT_VOCAB_SIZE,
+        "min_frequency": config.tokenizer.min_frequency,
+        "init_from": config.tokenizer.init_from or config.train.init_from,
+        "textmill_version": textmill.__version__,
+    }
+
+
+def _vocab_size(tft_output) -> int:
+    path = tft_output.vocabulary_file_by_name(VOCAB_ASSET)
+    with tf.io.gfile.GFile(path) as f:
+        return sum(1 for _ in f)
+
+
+def train(fn_args) -> None:
+    """Trains and exports a BERT next-sentence-prediction model."""
+    hparams = training.train_config(fn_args)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    strategy = training.set_up_devices(hparams)
+    config = _preset_config(hparams.preset)
+    config["vocabulary_size"] = _vocab_size(tft_output)
+
+    def dataset(files, repeat: bool) -> tf.data.Dataset:
+        return fn_args.data_accessor.tf_dataset_factory(
+            list(files),
+            tfxio.TensorFlowDatasetOptions(
+                batch_size=hparams.batch_size,
+                shuffle=repeat,
+                shuffle_seed=hparams.seed,
+                num_epochs=None if repeat else 1,
+                drop_final_batch=True,
+                label_key=IS_NEXT_FEATURE,
+            ),
+            tft_output.transformed_metadata.schema,
+        ).map(
+            lambda x, y: (
+                {name: tf.cast(x[name], tf.int32) for name in MODEL_INPUTS},
+                tf.reshape(y, [-1]),
+            )
+        )
+
+    with strategy.scope():
+        if hparams.init_from:
+            model = BertNextSentencePredictor.from_preset(hparams.init_from)
+        else:
+            model = BertNextSentencePredictor(BertBackbone(**config))
+        model.compile(
+            optimizer=training.optimizer(hparams),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["sparse_categorical_accuracy"],
+        )
+    chief = training.fit_resumable(
+        model,
+        dataset(fn_args.train_files, repeat=True),
+        dataset(fn_args.eval_files, repeat=False).take(hparams.eval_steps),
+        hparams,
+        fn_args,
+        strategy,
+    )
+    if not chief:
+        return
+    # The packed length Transform produced.
+    length = tft_output.transformed_feature_spec()[MODEL_INPUTS[0]].shape[0]
+    export_next_sentence(
+        model,
+        tft_output,
+        fn_args.serving_model_dir,
+        network_model_path(os.path.dirname(fn_args.serving_model_dir)),
+        length,
+    )
+    write_model_metadata(
+        fn_args.serving_model_dir,
+        {
+            "family": fn_args.custom_config["family"],
+            "preset": hparams.preset,
+            "vocabulary_size": config["vocabulary_size"],
+            "sequence_length": length,
+            "train_steps": hparams.train_steps,
+        },
+    )
+
+
+def _eval_pairs(examples, count: int) -> list[tuple[dict, int]]:
+    """Packed eval pairs and their labels, from Transform's output."""
+    dataset = tf.data.TFRecordDataset(
+        split_files(examples, "eval"), compression_type="GZIP"
+    )
+    pairs = []
+    for record in dataset.take(count or -1).as_numpy_iterator():
+        features = tf.train.Example.FromString(record).features.feature
+        inputs = {
+            name: np.array([features[name].int64_list.value], np.int32)
+            for name in MODEL_INPUTS
+        }
+        pairs.append((inputs, features[IS_NEXT_FEATURE].int64_list.value[0]))
+    if not pairs:
+        raise ValueError(f"The eval split of {examples.uri} has no pairs.")
+    return pairs
+
+
+def evaluate(model_dir: str, examples, max_batches: int) -> dict:
+    """NSP accuracy on held-out pairs (half true continuations)."""
+    logits_fn = SavedModelLogits(model_dir)
+    pairs = _eval_pairs(examples, max_batches)
+    correct = sum(
+        int(logits_fn(inputs)[0].argmax() == label) for inputs, label in pairs
+    )
+    positives = sum(label for _, label in pairs)
+    return {
+        "accuracy": correct / len(pairs),
+        "pairs": len(pairs),
+        "positive_fraction": positives / len(pairs),
+    }
+
+
+def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
+    """Eval pairs as inputs of the bare network."""
+    return [inputs for inputs, _ in _eval_pairs(examples, count)]
