@@ -13,10 +13,12 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 import textmill
+from textmill.families import get_family
 from textmill.pipelines.config import (
     FAMILIES,
     ConfigError,
     PipelineConfig,
+    default_pipeline_name,
     with_overrides,
 )
 from textmill.pipelines.pipeline import PipelineOverrides, create_pipeline
@@ -70,6 +72,22 @@ EXPECTED_DEPENDENCIES = {
 }
 
 
+def expected_dependencies(family: str) -> dict:
+    """The DAG of `family`: pair-based families read SentencePairGen's
+    output instead of TextExampleGen's."""
+    expected = dict(EXPECTED_DEPENDENCIES)
+    if get_family(family).sentence_pairs:
+        expected["SentencePairGen"] = {"TextExampleGen"}
+        expected["StatisticsGen"] = {"SentencePairGen"}
+        expected["Transform"] = {"DataGate", "SchemaGen", "SentencePairGen"}
+    return expected
+
+
+def beam_tasks(family: str) -> tuple:
+    extra = ("SentencePairGen",) if get_family(family).sentence_pairs else ()
+    return BEAM_TASKS + extra
+
+
 def config_for(family: str) -> PipelineConfig:
     return with_overrides(
         PipelineConfig(family=family),
@@ -80,7 +98,7 @@ def config_for(family: str) -> PipelineConfig:
     )
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=list(FAMILIES))
 def compiled(request, tmp_path_factory):
     """(family, path, job dict) of each family's compiled pipeline."""
     path = tmp_path_factory.mktemp(request.param) / "pipeline.json"
@@ -123,29 +141,32 @@ def test_written_file_parses_into_the_kfp_pipeline_spec_protos(compiled):
 def test_dag_has_every_step_and_its_dependencies(compiled):
     family, _, job = compiled
     tasks = tasks_of(job)
-    assert job["pipelineSpec"]["pipelineInfo"]["name"] == (f"textmill-{family}")
-    for task, upstream in EXPECTED_DEPENDENCIES.items():
+    assert job["pipelineSpec"]["pipelineInfo"]["name"] == (
+        default_pipeline_name(family)
+    )
+    expected = expected_dependencies(family)
+    for task, upstream in expected.items():
         assert set(tasks[task].get("dependentTasks", [])) == upstream, task
     resolvers = {t for t in tasks if t.startswith("latest_blessed_model")}
-    assert set(tasks) == set(EXPECTED_DEPENDENCIES) | resolvers
+    assert set(tasks) == set(expected) | resolvers
     assert len(resolvers) == 2
 
 
 def test_every_step_runs_the_image(compiled):
-    _, _, job = compiled
+    family, _, job = compiled
     executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = [
         e["container"] for e in executors.values() if "container" in e
     ]
-    assert len(containers) == len(EXPECTED_DEPENDENCIES)
+    assert len(containers) == len(expected_dependencies(family))
     for container in containers:
         assert container["image"] == IMAGE
         assert container["command"] == EXECUTOR_ENTRYPOINT
 
 
 def test_beam_steps_run_on_dataflow(compiled):
-    _, _, job = compiled
-    for task in BEAM_TASKS:
+    family, _, job = compiled
+    for task in beam_tasks(family):
         args = container_of(job, task)["args"]
         for expected in (
             "--runner=DataflowRunner",
@@ -172,7 +193,7 @@ def test_without_dataflow_beam_keeps_the_direct_runner(tmp_path):
         dataflow=False,
     )
     job = compile_vertex(
-        config_for(FAMILIES[0]), target, str(tmp_path / "p.json")
+        config_for("distilgpt2"), target, str(tmp_path / "p.json")
     )
     args = container_of(job, "TextExampleGen")["args"]
     assert "--direct_running_mode=multi_processing" in args
@@ -216,7 +237,7 @@ def test_one_replica_is_a_single_pool_without_accelerator(tmp_path):
         image=IMAGE,
     )
     job = compile_vertex(
-        config_for(FAMILIES[0]), target, str(tmp_path / "p.json")
+        config_for("distilgpt2"), target, str(tmp_path / "p.json")
     )
     custom = json.loads(constant(job, "Trainer", "custom_config"))
     job_spec = custom["ai_platform_training_args"]["job_spec"]
@@ -333,7 +354,7 @@ def test_nothing_points_at_this_machine(compiled):
     ],
 )
 def test_local_paths_are_refused(tmp_path, change, match):
-    config = with_overrides(config_for(FAMILIES[0]), **change)
+    config = with_overrides(config_for("distilgpt2"), **change)
     with pytest.raises(ConfigError, match=match):
         compile_vertex(config, TARGET, str(tmp_path / "p.json"))
     assert not (tmp_path / "p.json").exists()
@@ -362,7 +383,7 @@ def test_target_validation_names_the_field(fields, match):
 
 
 def test_local_pipeline_is_unchanged_without_overrides():
-    pipeline = create_pipeline(config_for(FAMILIES[0]).validate())
+    pipeline = create_pipeline(config_for("distilgpt2").validate())
     trainer = next(c for c in pipeline.components if c.id == "Trainer")
     assert type(trainer) is tfx.components.Trainer
     assert (
@@ -379,4 +400,6 @@ def test_runtime_parameter_with_unknown_target_is_named():
         runtime_parameters={"steps": "Trainer.num_steps"}
     )
     with pytest.raises(ValueError, match="'steps' targets 'Trainer.num_"):
-        create_pipeline(config_for(FAMILIES[0]).validate(), overrides=overrides)
+        create_pipeline(
+            config_for("distilgpt2").validate(), overrides=overrides
+        )

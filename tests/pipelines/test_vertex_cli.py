@@ -12,7 +12,6 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform import initializer
 
 from textmill.pipelines.cli import main
-from textmill.pipelines.config import FAMILIES
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -94,7 +93,7 @@ def template(tmp_path_factory):
         [
             "compile",
             "--family",
-            FAMILIES[0],
+            "distilgpt2",
             "--target",
             "vertex",
             "--project",
@@ -209,7 +208,7 @@ def test_submit_sends_the_pipeline_job(template, api, capsys):
     assert request["path"] == f"/v1/{PARENT}/pipelineJobs"
     assert request["query"]["pipelineJobId"] == ["nightly-1"]
     body = request["body"]
-    assert body["displayName"] == f"textmill-{FAMILIES[0]}"
+    assert body["displayName"] == "textmill-distilgpt2"
     assert body["serviceAccount"] == SERVICE_ACCOUNT
     assert body["labels"] == {"team": "nlp"}
     runtime = body["runtimeConfig"]
@@ -309,7 +308,7 @@ def test_schedule_dry_run_prints_exactly_what_schedule_sends(
     assert printed["url"] == f"{api.endpoint}/v1/{PARENT}/schedules"
     assert printed["body"] == sent["body"]
     assert printed["body"]["displayName"] == (
-        f"textmill-{FAMILIES[0]} 0 3 * * *"
+        "textmill-distilgpt2 0 3 * * *"
     )
 
 

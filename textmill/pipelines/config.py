@@ -215,7 +215,8 @@ class PipelineConfig:
         work_dir: pipeline root, metadata and summary live here.
         serving_dir: models are pushed to serving_dir/model_name/VERSION/.
         model_name: name under serving_dir; defaults to the family.
-        pipeline_name: TFX pipeline name; defaults to "textmill-" + family.
+        pipeline_name: TFX pipeline name; defaults to "textmill-" + family
+            (with "-" for "_", as Vertex AI names allow [a-z0-9-]).
         beam_pipeline_args: passed unchanged to every Beam step.
     """
 
@@ -238,7 +239,9 @@ class PipelineConfig:
         if not self.model_name:
             object.__setattr__(self, "model_name", self.family)
         if not self.pipeline_name:
-            object.__setattr__(self, "pipeline_name", f"textmill-{self.family}")
+            object.__setattr__(
+                self, "pipeline_name", default_pipeline_name(self.family)
+            )
 
     def validate(self) -> PipelineConfig:
         """Checks every field; returns self so calls can chain."""
@@ -267,6 +270,10 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def default_pipeline_name(family: str) -> str:
+    return "textmill-" + family.replace("_", "-")
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -331,7 +338,7 @@ def with_overrides(
     merged = config.to_dict()
     derived = {
         "model_name": config.family,
-        "pipeline_name": f"textmill-{config.family}",
+        "pipeline_name": default_pipeline_name(config.family),
     }
     for section, values in sections.items():
         target = merged if section == "top" else merged[section]
