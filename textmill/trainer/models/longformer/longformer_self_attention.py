@@ -82,19 +82,21 @@ class LongformerSelfAttention(keras.layers.Layer):
     queries output zeros (before the output projection).
 
     Blocked computation, O(n * (w + g)) memory, never an n x n matrix: the
-    sequence is padded internally to a multiple of `h = attention_window // 2`
+    projected sequence is padded to a multiple of `h = attention_window // 2`
     and cut into blocks of `h` queries. The keys within `h` of any query of
     block `c` lie in blocks `c - 1`, `c`, `c + 1`, so each query block meets
-    `3h` keys (a static band mask drops the ones farther than `h`) plus the
-    `g = max_global_tokens` global keys appended to every block. One batched
-    matmul gives scores of shape `(batch, heads, n / h, h, 3h + g)`, a single
-    float32 softmax normalises local and global keys together, and one
-    batched matmul with the values gives the context. Unlike the chunked
-    "diagonal" formulation (chunks of `2h` overlapping by `h`, then skewing
-    the `2h x 2h` chunk scores into `2h + 1` diagonals), nothing is skewed,
-    rolled or diagonalised: 3hn instead of 4hn score entries for the
-    query-key product, no intermediate copies, and every shape is static
-    for a static input length (XLA, TPUs, JAX).
+    `3h` keys: the key blocks concatenated with two rolled copies of
+    themselves (the wrapped-around ends are masked), a static band mask
+    dropping the keys farther than `h`, plus the `g = max_global_tokens`
+    global keys appended to every block. One batched matmul gives scores of
+    shape `(batch, heads, n / h, h, 3h + g)`, a single float32 softmax
+    normalises local and global keys together, and one batched matmul with
+    the values gives the context. Compared with the chunked "diagonal"
+    formulation (chunks of `2h` overlapping by `h`, whose `2h x 2h` scores
+    are then skewed into `2h + 1` diagonals and back), this computes 3hn
+    instead of 4hn query-key products, makes no skewed or diagonalised
+    copies, and needs no strided slices (whose gradients are slow on CPU);
+    every shape is static for a static input length (XLA, TPUs, JAX).
 
     Global tokens are found from the mask. To keep shapes static their
     number per sequence is bounded by `max_global_tokens`: the first
@@ -262,8 +264,8 @@ class LongformerSelfAttention(keras.layers.Layer):
         query = query * ops.cast(1.0 / math.sqrt(self._head_dim), query.dtype)
         key = self.key_dense(hidden_states)
         value = self.value_dense(hidden_states)
-        # (batch, blocks, half, heads, head_dim) for q; keys and values with
-        # their neighbour blocks: (batch, heads, blocks, 3 * half, head_dim).
+        # Queries (batch, heads, blocks, half, head_dim); keys and values with
+        # their neighbour blocks, (batch, heads, blocks, 3 * half, head_dim).
         queries = self._blocks(query, half)
         keys = _with_neighbours(self._blocks(key, half), axis=2)
         values = _with_neighbours(self._blocks(value, half), axis=2)
