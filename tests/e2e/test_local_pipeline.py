@@ -32,8 +32,14 @@ def _tiny_config(tmp_path, corpus_pattern, **validation) -> PipelineConfig:
         },
         ingest={"input_patterns": [corpus_pattern, str(tmp_path / "bad/*")]},
         tokenizer={"vocab_size": 512},
-        train={"sequence_length": 32, "batch_size": 8, "train_steps": 12,
-               "checkpoint_every": 6, "eval_steps": 4, "warmup_steps": 2},
+        train={
+            "sequence_length": 32,
+            "batch_size": 8,
+            "train_steps": 12,
+            "checkpoint_every": 6,
+            "eval_steps": 4,
+            "warmup_steps": 2,
+        },
         export={"parity_windows": 4},
     )
     return with_overrides(base, validation=validation)
@@ -66,11 +72,14 @@ def test_run_pushes_savedmodel_and_tflite(first_run):
     assert "error" not in summary, summary.get("error")
     assert summary["pushed"], summary
     version_dir = summary["serving_model_dir"]
-    assert os.path.dirname(version_dir) == str(tmp_path / "serving" /
-                                               "distilgpt2")
+    assert os.path.dirname(version_dir) == str(
+        tmp_path / "serving" / "distilgpt2"
+    )
     assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
     assert sorted(os.path.basename(p) for p in summary["tflite_files"]) == [
-        "model_float32.tflite", "model_int8.tflite"]
+        "model_float32.tflite",
+        "model_int8.tflite",
+    ]
     with open(os.path.join(version_dir, "tflite", "metadata.json")) as f:
         metadata = json.load(f)
     float32 = metadata["variants"]["float32"]["parity"]
@@ -83,8 +92,13 @@ def test_run_pushes_savedmodel_and_tflite(first_run):
 def test_ingest_counts_bad_input_by_reason(first_run):
     _, _, summary = first_run
     skipped = summary["ingest"]["skipped"]
-    for reason in ("malformed_json", "missing_field", "undecodable_utf8",
-                   "empty_file", "corrupt_gzip"):
+    for reason in (
+        "malformed_json",
+        "missing_field",
+        "undecodable_utf8",
+        "empty_file",
+        "corrupt_gzip",
+    ):
         assert skipped.get(reason, 0) >= 1, (reason, skipped)
 
 
@@ -92,13 +106,15 @@ def test_pushed_model_serves_raw_strings(first_run):
     _, _, summary = first_run
     model = tf.saved_model.load(summary["serving_model_dir"])
     scores = model.signatures["serving_default"](
-        text=tf.constant(["Return the path of the module.", "x"]))
+        text=tf.constant(["Return the path of the module.", "x"])
+    )
     assert scores["next_token_logits"].shape[0] == 2
     assert np.all(scores["log_likelihood"].numpy() < 0)
     assert np.all(scores["num_tokens"].numpy() >= 1)
     out = model.signatures["generate"](
         prompt=tf.constant(["Return the", "A much longer prompt about files"]),
-        max_new_tokens=tf.constant(5))
+        max_new_tokens=tf.constant(5),
+    )
     assert out["completion"].shape == (2,)
 
 
@@ -114,7 +130,8 @@ def test_rerun_with_same_inputs_is_cached(first_run):
 def test_model_over_threshold_is_not_pushed(first_run):
     tmp_path, config, _ = first_run
     strict = _tiny_config(
-        tmp_path, config.ingest.input_patterns[0], max_perplexity=1.5)
+        tmp_path, config.ingest.input_patterns[0], max_perplexity=1.5
+    )
     versions = os.listdir(tmp_path / "serving" / "distilgpt2")
     summary = run_local(strict)
     assert "error" not in summary
@@ -135,17 +152,24 @@ def _history_epochs(checkpoint_root):
 
 def test_training_resumes_after_kill(first_run, tmp_path):
     _, config, _ = first_run
-    train = dict(dataclasses.asdict(config.train), train_steps=40,
-                 checkpoint_every=5)
-    custom = {"family": config.family, "train": train,
-              "checkpoint_root": str(tmp_path / "checkpoints")}
+    train = dict(
+        dataclasses.asdict(config.train), train_steps=40, checkpoint_every=5
+    )
+    custom = {
+        "family": config.family,
+        "train": train,
+        "checkpoint_root": str(tmp_path / "checkpoints"),
+    }
     command = [
-        sys.executable, os.path.join(os.path.dirname(__file__),
-                                     "trainer_worker.py"),
-        config.pipeline_root, str(tmp_path / "out"), json.dumps(custom),
+        sys.executable,
+        os.path.join(os.path.dirname(__file__), "trainer_worker.py"),
+        config.pipeline_root,
+        str(tmp_path / "out"),
+        json.dumps(custom),
     ]
-    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and worker.poll() is None:
@@ -158,8 +182,13 @@ def test_training_resumes_after_kill(first_run, tmp_path):
     before = _history_epochs(str(tmp_path / "checkpoints"))
     assert 2 <= len(before) < 8, before
 
-    subprocess.run(command, check=True, timeout=600,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     epochs = _history_epochs(str(tmp_path / "checkpoints"))
     # The restarted run went on from the last checkpoint instead of starting
     # over (epoch 0 appears once), and finished all 8 epochs.
@@ -168,4 +197,5 @@ def test_training_resumes_after_kill(first_run, tmp_path):
     assert set(epochs) == set(range(8)), epochs
     assert epochs[-1] == 7
     assert os.path.exists(
-        tmp_path / "out" / "model" / "Format-Serving" / "saved_model.pb")
+        tmp_path / "out" / "model" / "Format-Serving" / "saved_model.pb"
+    )

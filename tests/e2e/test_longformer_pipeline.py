@@ -25,16 +25,23 @@ def test_longformer_run_pushes_fill_mask_and_embedding_model(tmp_path):
         },
         ingest={"input_patterns": [corpus]},
         tokenizer={"vocab_size": 600},
-        train={"preset": "tiny", "sequence_length": 64, "batch_size": 8,
-               "train_steps": 8, "checkpoint_every": 4, "eval_steps": 2,
-               "warmup_steps": 2},
+        train={
+            "preset": "tiny",
+            "sequence_length": 64,
+            "batch_size": 8,
+            "train_steps": 8,
+            "checkpoint_every": 4,
+            "eval_steps": 2,
+            "warmup_steps": 2,
+        },
         export={"parity_windows": 3},
     )
     summary = run_local(config)
     assert "error" not in summary, summary.get("error")
     assert summary["pushed"], summary
     assert summary["serving_model_dir"].startswith(
-        str(tmp_path / "serving" / "longformer"))
+        str(tmp_path / "serving" / "longformer")
+    )
     candidate = summary["validation"]["candidate"]
     assert 0 <= candidate["accuracy"] <= 1 and candidate["perplexity"] > 1
     parity = summary["tflite"]["variants"]["float32"]["parity"]
@@ -42,7 +49,8 @@ def test_longformer_run_pushes_fill_mask_and_embedding_model(tmp_path):
 
     model = tf.saved_model.load(summary["serving_model_dir"])
     filled = model.signatures["fill_mask"](
-        text=tf.constant(["Return the <mask> of a <mask>.", "One <mask>."]))
+        text=tf.constant(["Return the <mask> of a <mask>.", "One <mask>."])
+    )
     assert filled["num_masks"].numpy().tolist() == [2, 1]
     assert filled["top_tokens"].shape[:2] == (2, 2)
     # Candidates are sorted by score.
@@ -50,5 +58,8 @@ def test_longformer_run_pushes_fill_mask_and_embedding_model(tmp_path):
     assert (scores[..., :-1] >= scores[..., 1:]).all()
     embedding = model.signatures["embed"](text=tf.constant(["a", "b c"]))
     assert embedding["embedding"].shape == (2, 64)
-    assert os.path.exists(os.path.join(summary["serving_model_dir"], "tflite",
-                                       "model_int8.tflite"))
+    assert os.path.exists(
+        os.path.join(
+            summary["serving_model_dir"], "tflite", "model_int8.tflite"
+        )
+    )

@@ -27,9 +27,15 @@ def test_nsp_run_pushes_pair_scoring_model(tmp_path):
         },
         ingest={"input_patterns": [corpus]},
         tokenizer={"vocab_size": 800},
-        train={"preset": "tiny", "sequence_length": 64, "batch_size": 8,
-               "train_steps": 8, "checkpoint_every": 4, "eval_steps": 2,
-               "warmup_steps": 2},
+        train={
+            "preset": "tiny",
+            "sequence_length": 64,
+            "batch_size": 8,
+            "train_steps": 8,
+            "checkpoint_every": 4,
+            "eval_steps": 2,
+            "warmup_steps": 2,
+        },
         export={"parity_windows": 3},
     )
     summary = run_local(config)
@@ -48,6 +54,9 @@ def test_nsp_run_pushes_pair_scoring_model(tmp_path):
         sentence_b=tf.constant(["It is absolute.", "Close it later."]),
     )["is_next_probability"].numpy()
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
-    with open(os.path.join(summary["serving_model_dir"], "assets.extra",
-                           "textmill.json")) as f:
+    with open(
+        os.path.join(
+            summary["serving_model_dir"], "assets.extra", "textmill.json"
+        )
+    ) as f:
         assert json.load(f)["family"] == "bert_nsp"

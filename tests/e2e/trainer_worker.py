@@ -34,19 +34,27 @@ def main(pipeline_root: str, out_dir: str, custom_config: dict) -> None:
     )
     input_dict = {
         "examples": [examples],
-        "transform_graph": [_artifact(
-            standard_artifacts.TransformGraph,
-            os.path.join(pipeline_root, "Transform/transform_graph/*"))],
-        "schema": [_artifact(
-            standard_artifacts.Schema,
-            os.path.join(pipeline_root, "SchemaGen/schema/*"))],
+        "transform_graph": [
+            _artifact(
+                standard_artifacts.TransformGraph,
+                os.path.join(pipeline_root, "Transform/transform_graph/*"),
+            )
+        ],
+        "schema": [
+            _artifact(
+                standard_artifacts.Schema,
+                os.path.join(pipeline_root, "SchemaGen/schema/*"),
+            )
+        ],
     }
     steps = custom_config["train"]["train_steps"]
     exec_properties = {
         "train_args": proto_utils.proto_to_json(
-            trainer_pb2.TrainArgs(num_steps=steps)),
+            trainer_pb2.TrainArgs(num_steps=steps)
+        ),
         "eval_args": proto_utils.proto_to_json(
-            trainer_pb2.EvalArgs(num_steps=2)),
+            trainer_pb2.EvalArgs(num_steps=2)
+        ),
     }
     fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties)
     fn_args.custom_config = custom_config

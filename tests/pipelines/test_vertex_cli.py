@@ -307,9 +307,7 @@ def test_schedule_dry_run_prints_exactly_what_schedule_sends(
     [sent] = vertex_requests(api)
     assert printed["url"] == f"{api.endpoint}/v1/{PARENT}/schedules"
     assert printed["body"] == sent["body"]
-    assert printed["body"]["displayName"] == (
-        "textmill-distilgpt2 0 3 * * *"
-    )
+    assert printed["body"]["displayName"] == ("textmill-distilgpt2 0 3 * * *")
 
 
 @pytest.mark.parametrize(

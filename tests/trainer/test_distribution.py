@@ -11,19 +11,31 @@ from textmill.trainer.distribution import (
 
 
 def test_worker_count_from_tf_config_and_vertex_cluster_spec():
-    tf_config = {"cluster": {"worker": ["a:1", "b:2"]},
-                 "task": {"type": "worker", "index": 0}}
+    tf_config = {
+        "cluster": {"worker": ["a:1", "b:2"]},
+        "task": {"type": "worker", "index": 0},
+    }
     assert cluster_worker_count({"TF_CONFIG": json.dumps(tf_config)}) == 2
-    vertex = {"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:2", "c:3"]},
-              "task": {"type": "workerpool1", "index": 1}}
+    vertex = {
+        "cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:2", "c:3"]},
+        "task": {"type": "workerpool1", "index": 1},
+    }
     assert cluster_worker_count({"CLUSTER_SPEC": json.dumps(vertex)}) == 3
     assert cluster_worker_count({}) == 1
 
 
 def test_vertex_cluster_spec_becomes_tf_config():
-    environ = {"CLUSTER_SPEC": json.dumps(
-        {"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:2", "c:3"]},
-         "task": {"type": "workerpool1", "index": 1}})}
+    environ = {
+        "CLUSTER_SPEC": json.dumps(
+            {
+                "cluster": {
+                    "workerpool0": ["a:1"],
+                    "workerpool1": ["b:2", "c:3"],
+                },
+                "task": {"type": "workerpool1", "index": 1},
+            }
+        )
+    }
     _vertex_cluster_spec_to_tf_config(environ)
     tf_config = json.loads(environ["TF_CONFIG"])
     assert tf_config["cluster"]["worker"] == ["a:1", "b:2", "c:3"]

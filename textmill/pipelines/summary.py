@@ -140,7 +140,7 @@ def format_summary(summary: dict) -> str:
             ", ".join(
                 f"{reason}={count}"
                 for reason, count in sorted(ingest.get("skipped", {}).items())
-            if count
+                if count
             )
             or "none"
         )

@@ -10,7 +10,8 @@ Signatures:
         continuation, stopping at end-of-text; `generate_sample`,
         `generate_beam` and `generate_contrastive` add the other
         strategies' knobs (see `sampling.generation_signatures`). Decoding
-        runs XLA-compiled with a key-value cache.
+        runs with a key-value cache, XLA-compiled when the exporting
+        machine has a GPU or TPU (see `CausalLMGenerator`).
     score_examples(examples: serialized tf.Example[batch]) -> as
         serving_default, reading the raw `text` feature (for TFX tools).
     logits_from_ids(token_ids: int32[1, sequence_length]) -> logits: the

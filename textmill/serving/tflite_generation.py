@@ -40,6 +40,15 @@ def generation_filename(variant: str) -> str:
     return f"generate_{variant}.tflite"
 
 
+def has_generation_signature(network_dir: str) -> bool:
+    """Whether a SavedModel has the `generate_ids` signature.
+
+    Args:
+        network_dir: the SavedModel directory.
+    """
+    return GENERATE_IDS in tf.saved_model.load(network_dir).signatures
+
+
 def export_generation_tflite(
     network_dir: str,
     tokenizer_dir: str,

@@ -41,8 +41,10 @@ def set_up_devices(train: TrainConfig) -> tf.distribute.Strategy:
     keras.utils.set_random_seed(train.seed)
     logging.info(
         "Training preset %s with %s, %d replica(s), policy %s",
-        train.preset, type(strategy).__name__,
-        strategy.num_replicas_in_sync, policy,
+        train.preset,
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        policy,
     )
     return strategy
 
@@ -121,13 +123,18 @@ def fit_resumable(
         True on the chief (the process that must export).
     """
     ckpt_dir = checkpoint_dir(
-        fn_args.custom_config["checkpoint_root"], fn_args, train)
+        fn_args.custom_config["checkpoint_root"], fn_args, train
+    )
     tf.io.gfile.makedirs(ckpt_dir)
     history_path = os.path.join(ckpt_dir, HISTORY_FILE)
     steps_per_epoch = min(train.checkpoint_every, train.train_steps)
     epochs = math.ceil(train.train_steps / steps_per_epoch)
-    logging.info("Checkpoints in %s; %d epochs of %d steps",
-                 ckpt_dir, epochs, steps_per_epoch)
+    logging.info(
+        "Checkpoints in %s; %d epochs of %d steps",
+        ckpt_dir,
+        epochs,
+        steps_per_epoch,
+    )
     model.fit(
         train_ds,
         steps_per_epoch=steps_per_epoch,

@@ -14,7 +14,8 @@ def _artifacts(tmp_path, examples_per_split, anomalies_per_split):
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "stats")
     statistics.split_names = artifact_utils.encode_split_names(
-        list(examples_per_split))
+        list(examples_per_split)
+    )
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / "anomalies")
     anomalies.split_names = statistics.split_names

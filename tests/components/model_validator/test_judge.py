@@ -6,8 +6,11 @@ from textmill.serving.saved_model_scoring import perplexity, window_nll
 
 LM = Family("lm", "unused", gate_metric="perplexity", higher_is_better=False)
 NSP = Family("nsp", "unused", gate_metric="accuracy", higher_is_better=True)
-THRESHOLDS = {"max_perplexity": 100.0, "min_accuracy": 0.6,
-              "max_regression": 0.05}
+THRESHOLDS = {
+    "max_perplexity": 100.0,
+    "min_accuracy": 0.6,
+    "max_regression": 0.05,
+}
 
 
 def test_absolute_thresholds():
@@ -18,17 +21,17 @@ def test_absolute_thresholds():
 
 
 def test_regression_against_baseline_follows_metric_direction():
-    blessed, reason = judge(LM, {"perplexity": 10.6}, {"perplexity": 10.0},
-                            THRESHOLDS)
+    blessed, reason = judge(
+        LM, {"perplexity": 10.6}, {"perplexity": 10.0}, THRESHOLDS
+    )
     assert not blessed and "worse than the last blessed" in reason
-    blessed, reason = judge(LM, {"perplexity": 10.4}, {"perplexity": 10.0},
-                            THRESHOLDS)
+    blessed, reason = judge(
+        LM, {"perplexity": 10.4}, {"perplexity": 10.0}, THRESHOLDS
+    )
     assert blessed and "within 5%" in reason
-    blessed, _ = judge(NSP, {"accuracy": 0.80}, {"accuracy": 0.90},
-                       THRESHOLDS)
+    blessed, _ = judge(NSP, {"accuracy": 0.80}, {"accuracy": 0.90}, THRESHOLDS)
     assert not blessed
-    blessed, _ = judge(NSP, {"accuracy": 0.88}, {"accuracy": 0.90},
-                       THRESHOLDS)
+    blessed, _ = judge(NSP, {"accuracy": 0.88}, {"accuracy": 0.90}, THRESHOLDS)
     assert blessed
 
 

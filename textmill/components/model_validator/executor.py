@@ -57,7 +57,8 @@ def judge(
         )
     old = baseline[metric]
     worse = (
-        value < old * (1 - margin) if family.higher_is_better
+        value < old * (1 - margin)
+        if family.higher_is_better
         else value > old * (1 + margin)
     )
     if worse:
@@ -96,8 +97,11 @@ class Executor(base_executor.BaseExecutor):
             key: exec_properties[key]
             for key in ("max_perplexity", "min_accuracy", "max_regression")
         }
-        family = get_family(read_model_metadata(
-            path_utils.serving_model_path(model.uri))["family"])
+        family = get_family(
+            read_model_metadata(path_utils.serving_model_path(model.uri))[
+                "family"
+            ]
+        )
 
         candidate = score_model(model.uri, examples, max_batches)
         if not baselines:

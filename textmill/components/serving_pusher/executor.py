@@ -144,8 +144,11 @@ class Executor(base_executor.BaseExecutor):
         tf.io.gfile.makedirs(model_root)
         final = serving_version_of(model_root, model.uri)
         if final:
-            logging.info("Model %s is already served from %s; not pushed "
-                         "again", model.uri, final)
+            logging.info(
+                "Model %s is already served from %s; not pushed " "again",
+                model.uri,
+                final,
+            )
         else:
             final = push_version(
                 path_utils.serving_model_path(model.uri),
@@ -158,5 +161,6 @@ class Executor(base_executor.BaseExecutor):
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", final)
         pushed.set_int_custom_property(
-            "pushed_version", int(os.path.basename(final)))
+            "pushed_version", int(os.path.basename(final))
+        )
         io_utils.write_string_file(os.path.join(pushed.uri, "PUSHED"), final)

@@ -13,7 +13,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from textmill.families import get_family
-from textmill.serving.causal_lm_export import network_model_path
+from textmill.serving.causal_lm_export import (
+    network_model_path,
+    network_tokenizer_dir,
+)
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.serving.signatures import LOGITS_FROM_IDS
@@ -21,6 +24,10 @@ from textmill.serving.tflite_conversion import (
     TFLiteLogits,
     convert_to_tflite,
     parity_report,
+)
+from textmill.serving.tflite_generation import (
+    export_generation_tflite,
+    has_generation_signature,
 )
 
 METADATA_FILE = "metadata.json"
@@ -61,7 +68,8 @@ class Executor(base_executor.BaseExecutor):
         }
         for variant in json.loads(exec_properties["variants"]):
             flatbuffer = convert_to_tflite(
-                network_model_path(model.uri), variant)
+                network_model_path(model.uri), variant
+            )
             filename = tflite_filename(variant)
             io_utils.write_bytes_file(
                 os.path.join(output.uri, filename), flatbuffer
@@ -80,6 +88,16 @@ class Executor(base_executor.BaseExecutor):
                 report["max_abs_logit_diff"],
                 report["top1_agreement"],
                 report["inputs"],
+            )
+        network_dir = network_model_path(model.uri)
+        if has_generation_signature(network_dir):
+            # On-device generation: the whole greedy loop, token ids in and
+            # out, with the tokenizer files beside it.
+            metadata["generation"] = export_generation_tflite(
+                network_dir,
+                network_tokenizer_dir(network_dir),
+                output.uri,
+                json.loads(exec_properties["variants"]),
             )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),
