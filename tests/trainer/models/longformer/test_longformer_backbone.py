@@ -60,6 +60,7 @@ def test_save_and_reload_keras_file(backbone, tmp_path):
     )
 
 
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis")
 @pytest.mark.parametrize("length", [1, 3, 7, 8, 33])
 def test_any_length_keeps_its_shape(backbone, length):
     inputs = _inputs(2, length)

@@ -42,6 +42,7 @@ def test_fit_learns_from_distant_tokens():
         optimizer=keras.optimizers.Adam(1e-2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=True,  # XLA training, the default on GPUs
     )
     features, labels = _data()
     history = classifier.fit(
