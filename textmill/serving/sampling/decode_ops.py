@@ -72,7 +72,9 @@ def empty_cache(model, batch_size, total_length) -> tuple[tf.Tensor, ...]:
     )
 
 
-def forward(model, token_ids: tf.Tensor, cache: tuple, index):
+def forward(
+    model, token_ids: tf.Tensor, cache: tuple, index, matvec: bool = True
+):
     """The model on `token_ids` at positions `index, index + 1, ...`.
 
     Attention reads the cache up to each token's position and the cache is
@@ -83,6 +85,10 @@ def forward(model, token_ids: tf.Tensor, cache: tuple, index):
         token_ids: int32 `[batch, length]`.
         cache: the per-layer caches (see `empty_cache`).
         index: int32 scalar, the position of the first token.
+        matvec: run a single row's language-model head as a plain
+            matrix-vector product (a `tf.cond`; False for TFLite, whose
+            shape propagation through that conditional inside the decoding
+            loop fails).
 
     Returns:
         `(logits [batch, length, vocab] float32, hidden [batch, length,
@@ -104,24 +110,27 @@ def forward(model, token_ids: tf.Tensor, cache: tuple, index):
         updated.append(layer_cache)
     hidden = backbone.layer_norm(x)
     return (
-        tf.cast(_logits(backbone.token_embedding, hidden), tf.float32),
+        tf.cast(_logits(backbone.token_embedding, hidden, matvec), tf.float32),
         tf.cast(hidden, tf.float32),
         tuple(updated),
     )
 
 
-def _logits(embedding, hidden: tf.Tensor) -> tf.Tensor:
+def _logits(embedding, hidden: tf.Tensor, matvec: bool) -> tf.Tensor:
     """The language-model head, `[batch, length, vocab]`.
 
     With tied weights it multiplies by the embedding table itself:
     materialising the table's transpose (as `reverse=True` does) costs a
-    copy of the table per step under XLA on CPU. A single row (batch 1,
-    one token: every step of batch-1 decoding) takes a plain matrix-vector
-    product, which TensorFlow's CPU kernels run faster than a batched one.
+    copy of the table per step under XLA on CPU. With `matvec`, a single
+    row (batch 1, one token: every step of batch-1 decoding) takes a plain
+    matrix-vector product, which TensorFlow's CPU kernels run faster than
+    a batched one.
     """
     if not embedding.tie_weights:
         return embedding(hidden, reverse=True)
     table = tf.cast(embedding.embeddings, hidden.dtype)
+    if not matvec:
+        return tf.matmul(hidden, table, transpose_b=True)
     shape = tf.shape(hidden)
 
     def one_row():
@@ -138,23 +147,26 @@ def _logits(embedding, hidden: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.equal(shape[0] * shape[1], 1), one_row, rows)
 
 
-def prefill(model, prompt_ids: tf.Tensor, total_length):
+def prefill(model, prompt_ids: tf.Tensor, total_length, matvec: bool = True):
     """Runs the prompts through the model, filling a new cache.
 
     Args:
         model: the causal LM.
         prompt_ids: int32 `[batch, width]`, right-padded.
         total_length: positions of the cache (>= width).
+        matvec: see `forward`.
 
     Returns:
         `(logits [batch, width, vocab], hidden [batch, width, hidden_dim],
         cache)`, float32.
     """
     cache = empty_cache(model, tf.shape(prompt_ids)[0], total_length)
-    return forward(model, prompt_ids, cache, 0)
+    return forward(model, prompt_ids, cache, 0, matvec)
 
 
-def decode_step(model, token_ids: tf.Tensor, cache: tuple, index):
+def decode_step(
+    model, token_ids: tf.Tensor, cache: tuple, index, matvec: bool = True
+):
     """One cached step: the tokens at position `index` for every row.
 
     Args:
@@ -162,12 +174,13 @@ def decode_step(model, token_ids: tf.Tensor, cache: tuple, index):
         token_ids: int32 `[rows]`.
         cache: the caches of those rows.
         index: int32 scalar, the position of `token_ids`.
+        matvec: see `forward`.
 
     Returns:
         `(logits [rows, vocab], hidden [rows, hidden_dim], cache)`, float32.
     """
     logits, hidden, cache = forward(
-        model, token_ids[:, tf.newaxis], cache, index
+        model, token_ids[:, tf.newaxis], cache, index, matvec
     )
     # [rows, 1, ...] -> [rows, ...]
     return logits[:, 0], hidden[:, 0], cache
