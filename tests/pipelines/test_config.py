@@ -74,3 +74,14 @@ def test_changing_family_renames_derived_names_only():
     named = with_overrides(PipelineConfig(), top={"model_name": "mine"})
     renamed = with_overrides(named, top={"family": "longformer"})
     assert renamed.model_name == "mine"
+
+
+def test_preset_aliases_and_unknown_preset():
+    from textmill.families import preset_config
+
+    presets = {"bert_tiny": {"config": {"num_layers": 2}}}
+    config = preset_config("tiny", {"tiny": "bert_tiny"}, presets, "BERT")
+    config["num_layers"] = 9  # a copy: the table stays as it was
+    assert presets["bert_tiny"]["config"]["num_layers"] == 2
+    with pytest.raises(ValueError, match="not a BERT preset.*tiny"):
+        preset_config("huge", {"tiny": "bert_tiny"}, presets, "BERT")

@@ -73,6 +73,29 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def preset_config(
+    preset: str, aliases: dict, presets: dict, model: str
+) -> dict:
+    """A copy of a backbone preset's config, by name or short alias.
+
+    Args:
+        preset: the `train.preset` value, e.g. "tiny".
+        aliases: short names -> preset names.
+        presets: preset name -> {"config": ...}.
+        model: the model's name, for the error message.
+
+    Raises:
+        ValueError: no such preset.
+    """
+    name = aliases.get(preset, preset)
+    if name not in presets:
+        raise ValueError(
+            f"preset={preset!r} is not a {model} preset; choose one of "
+            f"{', '.join([*aliases, *presets])}."
+        )
+    return dict(presets[name]["config"])
+
+
 def get_family(name: str) -> Family:
     """The registered family called `name`.
 

@@ -13,6 +13,7 @@ from tfx_bsl.public import tfxio
 
 import textmill
 from textmill.components.eval_windows import split_files
+from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.causal_lm_export import network_model_path
 from textmill.serving.masked_lm_export import export_masked_lm
@@ -43,13 +44,7 @@ MASK_RATE = 0.15
 
 
 def _preset_config(preset: str) -> dict:
-    name = PRESETS.get(preset, preset)
-    if name not in backbone_presets:
-        raise ValueError(
-            f"preset={preset!r} is not a Longformer preset; choose one of "
-            f"{', '.join([*PRESETS, *backbone_presets])}."
-        )
-    return dict(backbone_presets[name]["config"])
+    return preset_config(preset, PRESETS, backbone_presets, "Longformer")
 
 
 def transform_config(config: PipelineConfig) -> dict:

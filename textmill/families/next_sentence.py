@@ -13,6 +13,7 @@ from tfx_bsl.public import tfxio
 
 import textmill
 from textmill.components.eval_windows import split_files
+from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.causal_lm_export import network_model_path
 from textmill.serving.model_metadata import write_model_metadata
@@ -35,13 +36,7 @@ DEFAULT_VOCAB_SIZE = 8000
 
 
 def _preset_config(preset: str) -> dict:
-    name = PRESETS.get(preset, preset)
-    if name not in backbone_presets:
-        raise ValueError(
-            f"preset={preset!r} is not a BERT preset; choose one of "
-            f"{', '.join([*PRESETS, *backbone_presets])}."
-        )
-    return dict(backbone_presets[name]["config"])
+    return preset_config(preset, PRESETS, backbone_presets, "BERT")
 
 
 def sequence_length(config: PipelineConfig) -> int:
