@@ -8,13 +8,14 @@ prompt token ("forced"), the others choose a new token. Causal attention
 never looks past `t`, so the padding that a shorter row has at `t` is never
 seen before it is overwritten, and no attention mask is needed.
 
-The key-value cache holds one `[batch, 2, total_length, num_heads,
-head_dim]` tensor per transformer layer, updated by keras-hub's cached
-attention at the step's position.
+The key-value cache holds, per transformer layer, a keys and a values
+tensor of `[batch, num_heads, total_length, head_dim]`, written at the
+step's position.
 """
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 # Fills positions after a sequence's end (never read as text).
@@ -28,46 +29,52 @@ def check_cached_model(model) -> None:
         model: a keras-hub causal LM.
 
     Raises:
-        ValueError: the backbone lacks the layers the cached forward pass
-            runs (token and position embeddings, transformer layers with a
-            self-attention cache, final layer norm).
+        ValueError: the backbone is not GPT-2's: token and position
+            embeddings, pre-norm decoder layers without cross-attention,
+            a final layer norm.
     """
     backbone = getattr(model, "backbone", None)
     needed = (
         "token_embedding",
         "position_embedding",
-        "embeddings_add",
         "transformer_layers",
         "layer_norm",
         "num_heads",
         "hidden_dim",
     )
-    if not all(hasattr(backbone, name) for name in needed):
+    layers = getattr(backbone, "transformer_layers", [])
+    if not all(hasattr(backbone, name) for name in needed) or not all(
+        getattr(layer, "normalize_first", False)
+        and hasattr(layer, "_self_attention_layer")
+        and getattr(layer, "_cross_attention_layer", None) is None
+        for layer in layers
+    ):
         raise ValueError(
             f"model {type(model).__name__} cannot decode with a cache: pass a "
             "keras-hub GPT-2 family causal LM (GPT2CausalLM), whose backbone "
-            f"has {', '.join(needed)}."
+            f"has {', '.join(needed)} and pre-norm decoder layers."
         )
 
 
-def empty_cache(model, batch_size, total_length) -> tuple[tf.Tensor, ...]:
-    """Zero caches for `total_length` positions, one per transformer layer.
+def empty_cache(model, batch_size, total_length) -> tuple:
+    """Zero key and value caches for `total_length` positions.
 
-    Each is `[batch, 2, total_length, num_heads, head_dim]` (keys, values),
-    the layout of keras-hub's cached attention. Separate tensors per layer
-    (instead of one stacked tensor) keep each step from copying the whole
-    cache and stay within TFLite's 5-D limit.
+    One `(keys, values)` pair per transformer layer, each `[batch,
+    num_heads, total_length, head_dim]`: the layout the attention products
+    read without transposing, small enough per tensor for TFLite.
     """
     backbone = model.backbone
     shape = [
         batch_size,
-        2,
-        total_length,
         backbone.num_heads,
+        total_length,
         backbone.hidden_dim // backbone.num_heads,
     ]
     return tuple(
-        tf.zeros(shape, model.compute_dtype)
+        (
+            tf.zeros(shape, model.compute_dtype),
+            tf.zeros(shape, model.compute_dtype),
+        )
         for _ in backbone.transformer_layers
     )
 
@@ -77,8 +84,10 @@ def forward(
 ):
     """The model on `token_ids` at positions `index, index + 1, ...`.
 
-    Attention reads the cache up to each token's position and the cache is
-    updated at those positions.
+    The same computation as the backbone's own call, on its layers and
+    weights, with a key-value cache: each token attends to the cached
+    positions up to its own, and its keys and values are written there.
+    The causal mask is built once per call for all layers.
 
     Args:
         model: the causal LM.
@@ -96,24 +105,56 @@ def forward(
     """
     backbone = model.backbone
     x = backbone.token_embedding(token_ids)
-    positions = backbone.position_embedding(x, start_index=index)
-    x = backbone.embeddings_add((x, positions))
+    x = x + backbone.position_embedding(x, start_index=index)
+    length = tf.shape(token_ids)[1]
+    total_length = tf.shape(cache[0][0])[2]
+    # [length, total_length]: 0 where a query may attend, else -1e9.
+    visible = tf.range(total_length)[None, :] <= (
+        index + tf.range(length)[:, None]
+    )
+    mask = tf.where(visible, 0.0, -1e9)
     updated = []
-    for layer, layer_cache in zip(
+    for layer, (keys, values) in zip(
         backbone.transformer_layers, cache, strict=True
     ):
-        x, layer_cache = layer(
-            x,
-            self_attention_cache=layer_cache,
-            self_attention_cache_update_index=index,
-        )
-        updated.append(layer_cache)
+        x, keys, values = _decoder_layer(layer, x, keys, values, index, mask)
+        updated.append((keys, values))
     hidden = backbone.layer_norm(x)
     return (
         tf.cast(_logits(backbone.token_embedding, hidden, matvec), tf.float32),
         tf.cast(hidden, tf.float32),
         tuple(updated),
     )
+
+
+def _decoder_layer(layer, x, keys, values, index, mask):
+    """One pre-norm decoder layer (keras-hub `TransformerDecoder` with
+    `normalize_first=True`, inference) with cached keys and values."""
+    attention = layer._self_attention_layer
+    h = layer._self_attention_layer_norm(x)
+
+    def heads(dense):
+        # [batch, length, heads, head_dim] -> [batch, heads, length, head_dim]
+        return tf.transpose(dense(h), [0, 2, 1, 3])
+
+    query = heads(attention._query_dense)
+    keys = _write(keys, heads(attention._key_dense), index)
+    values = _write(values, heads(attention._value_dense), index)
+    head_dim = tf.cast(tf.shape(query)[-1], query.dtype)
+    scores = tf.matmul(query, keys, transpose_b=True) / tf.sqrt(head_dim)
+    # Softmax in float32 whatever the compute dtype.
+    weights = tf.nn.softmax(tf.cast(scores, tf.float32) + mask)
+    context = tf.matmul(tf.cast(weights, values.dtype), values)
+    # [batch, heads, length, head_dim] -> [batch, length, heads, head_dim]
+    x = x + attention._output_dense(tf.transpose(context, [0, 2, 1, 3]))
+    h = layer._feedforward_layer_norm(x)
+    h = layer._feedforward_intermediate_dense(h)
+    return x + layer._feedforward_output_dense(h), keys, values
+
+
+def _write(cache: tf.Tensor, update: tf.Tensor, index) -> tf.Tensor:
+    """`cache[:, :, index:index + length] = update`."""
+    return keras.ops.slice_update(cache, [0, 0, index, 0], update)
 
 
 def _logits(embedding, hidden: tf.Tensor, matvec: bool) -> tf.Tensor:
@@ -188,12 +229,12 @@ def decode_step(
 
 def gather_rows(cache: tuple, rows: tf.Tensor) -> tuple:
     """The caches of `rows` (e.g. the parents of the surviving beams)."""
-    return tuple(tf.gather(layer_cache, rows) for layer_cache in cache)
+    return tf.nest.map_structure(lambda x: tf.gather(x, rows), cache)
 
 
 def repeat_rows(cache: tuple, times) -> tuple:
     """Each row's caches `times` times in a row: [b, ...] -> [b * times]."""
-    return tuple(tf.repeat(layer_cache, times, axis=0) for layer_cache in cache)
+    return tf.nest.map_structure(lambda x: tf.repeat(x, times, axis=0), cache)
 
 
 def set_column(buffer: tf.Tensor, index, values: tf.Tensor) -> tf.Tensor:
