@@ -11,9 +11,7 @@ from keras_hub.src.utils.preset_utils import (
 )
 
 from textmill.trainer.models.bert.bert_backbone import BertBackbone
-from textmill.trainer.models.longformer.longformer_presets import (
-    save_task_preset,
-)
+from textmill.trainer.models.task_preset import save_task_preset
 
 # Head output index of "B follows A" (the `is_next` label).
 IS_NEXT_CLASS = 1

@@ -12,9 +12,7 @@ from textmill.trainer.models.bert.bert_backbone import (
 from textmill.trainer.models.bert.bert_next_sentence_predictor import (
     BertNextSentencePredictor,
 )
-from textmill.trainer.models.longformer.longformer_presets import (
-    save_task_preset,
-)
+from textmill.trainer.models.task_preset import save_task_preset
 
 MLM_OUTPUT = "mlm"
 NSP_OUTPUT = "nsp"

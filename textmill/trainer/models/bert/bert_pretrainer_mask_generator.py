@@ -2,16 +2,16 @@
 
 import keras
 import tensorflow as tf
-from keras_hub.layers import MaskedLMMaskGenerator
 
 from textmill.trainer.models.bert.bert_pretrainer import (
     MLM_OUTPUT,
     NSP_OUTPUT,
 )
+from textmill.trainer.models.token_masker import TokenMasker
 
 
 @keras.saving.register_keras_serializable(package="textmill")
-class BertPretrainerMaskGenerator(keras.layers.Layer):
+class BertPretrainerMaskGenerator(TokenMasker):
     """Masks packed pairs into `BertPretrainer` training examples.
 
     Selects `mask_selection_rate` of the selectable tokens of each sequence
@@ -59,36 +59,6 @@ class BertPretrainerMaskGenerator(keras.layers.Layer):
     ```
     """
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        mask_selection_length: int,
-        mask_token_id: int,
-        unselectable_token_ids: tuple[int, ...],
-        mask_selection_rate: float = 0.15,
-        mask_token_rate: float = 0.8,
-        random_token_rate: float = 0.1,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.mask_selection_length = mask_selection_length
-        self.mask_token_id = mask_token_id
-        self.unselectable_token_ids = tuple(unselectable_token_ids)
-        self.mask_selection_rate = mask_selection_rate
-        self.mask_token_rate = mask_token_rate
-        self.random_token_rate = random_token_rate
-        self.masker = MaskedLMMaskGenerator(
-            vocabulary_size=vocabulary_size,
-            mask_selection_rate=mask_selection_rate,
-            mask_token_id=mask_token_id,
-            mask_selection_length=mask_selection_length,
-            unselectable_token_ids=list(self.unselectable_token_ids),
-            mask_token_rate=mask_token_rate,
-            random_token_rate=random_token_rate,
-            name="masker",
-        )
-
     def call(self, features):
         masked = self.masker(features["token_ids"])
         is_next = features["is_next"]
@@ -104,18 +74,3 @@ class BertPretrainerMaskGenerator(keras.layers.Layer):
             NSP_OUTPUT: tf.ones_like(is_next, tf.float32),
         }
         return x, y, sample_weight
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "mask_selection_length": self.mask_selection_length,
-                "mask_token_id": self.mask_token_id,
-                "unselectable_token_ids": list(self.unselectable_token_ids),
-                "mask_selection_rate": self.mask_selection_rate,
-                "mask_token_rate": self.mask_token_rate,
-                "random_token_rate": self.random_token_rate,
-            }
-        )
-        return config

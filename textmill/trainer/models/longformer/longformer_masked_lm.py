@@ -9,9 +9,7 @@ from textmill.trainer.models.longformer.longformer_backbone import (
     longformer_kernel_initializer,
     with_global_start_token,
 )
-from textmill.trainer.models.longformer.longformer_presets import (
-    save_task_preset,
-)
+from textmill.trainer.models.task_preset import save_task_preset
 
 
 @keras.saving.register_keras_serializable(package="textmill")

@@ -1,11 +1,12 @@
 """On-the-fly masking of token batches for Longformer MLM pretraining."""
 
 import keras
-from keras_hub.layers import MaskedLMMaskGenerator
+
+from textmill.trainer.models.token_masker import TokenMasker
 
 
 @keras.saving.register_keras_serializable(package="textmill")
-class LongformerMaskedLMMaskGenerator(keras.layers.Layer):
+class LongformerMaskedLMMaskGenerator(TokenMasker):
     """Masks tokenized batches into `LongformerMaskedLM` training examples.
 
     Selects `mask_selection_rate` of the selectable tokens (never `<s>`,
@@ -59,23 +60,15 @@ class LongformerMaskedLMMaskGenerator(keras.layers.Layer):
         random_token_rate: float = 0.1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.mask_selection_length = mask_selection_length
-        self.mask_token_id = mask_token_id
-        self.unselectable_token_ids = tuple(unselectable_token_ids)
-        self.mask_selection_rate = mask_selection_rate
-        self.mask_token_rate = mask_token_rate
-        self.random_token_rate = random_token_rate
-        self.masker = MaskedLMMaskGenerator(
+        super().__init__(
             vocabulary_size=vocabulary_size,
-            mask_selection_rate=mask_selection_rate,
-            mask_token_id=mask_token_id,
             mask_selection_length=mask_selection_length,
-            unselectable_token_ids=list(self.unselectable_token_ids),
+            mask_token_id=mask_token_id,
+            unselectable_token_ids=unselectable_token_ids,
+            mask_selection_rate=mask_selection_rate,
             mask_token_rate=mask_token_rate,
             random_token_rate=random_token_rate,
-            name="masker",
+            **kwargs,
         )
 
     def call(self, features):
@@ -86,18 +79,3 @@ class LongformerMaskedLMMaskGenerator(keras.layers.Layer):
             "mask_positions": masked["mask_positions"],
         }
         return x, masked["mask_ids"], masked["mask_weights"]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "mask_selection_length": self.mask_selection_length,
-                "mask_token_id": self.mask_token_id,
-                "unselectable_token_ids": list(self.unselectable_token_ids),
-                "mask_selection_rate": self.mask_selection_rate,
-                "mask_token_rate": self.mask_token_rate,
-                "random_token_rate": self.random_token_rate,
-            }
-        )
-        return config
