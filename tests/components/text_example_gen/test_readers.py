@@ -91,7 +91,7 @@ def test_jsonl_records_and_rejects():
         + jsonl({"text": "last", "other": 1})
     )
     records = read(data, "a.jsonl")
-    assert [(r[0], r[-1]) for r in records if isinstance(r, Document)] == [
+    assert [(r.text, r.record) for r in records if isinstance(r, Document)] == [
         ("first", 1),
         ("last", 8),
     ]

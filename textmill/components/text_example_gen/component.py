@@ -34,10 +34,23 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
     kept) and assigned to train or eval by a hash of its `doc_id`. Each
     example has the bytes features `text`, `doc_id` and `source` (the file).
 
+    With `target_field` set, records are pairs such as (document, summary):
+    each JSON Lines record or CSV row must also hold the target field as a
+    string, the target is normalised like the text, and each example gets a
+    fourth bytes feature, `target`. The length filters apply to the text
+    only; `doc_id`, de-duplication and the split depend on the text only, so
+    the same document with two summaries is kept once, with the summary of
+    the record with the smallest file path and record number. Without
+    `target_field` no `target` feature is written.
+
     Records that cannot be read are skipped and counted by reason
     (`empty_file`, `undecodable_utf8`, `malformed_json`, `missing_field`,
     `malformed_csv`, `corrupt_gzip`), as are documents that are filtered out
-    (`empty_after_normalization`, `too_short`, `too_long`, `duplicate`).
+    (`empty_after_normalization`, `too_short`, `too_long`, `empty_target`,
+    `duplicate`). `missing_field` covers the target field too, and a
+    plain-text file under `auto` when a `target_field` is set (plain text
+    has no fields): one reject for the whole file. `empty_target` is a
+    target that holds only whitespace; give every record a non-empty one.
     With `strict=True` the first record that cannot be read fails the run
     with an `IngestError`; filtered documents never do.
 
@@ -60,6 +73,11 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
             `.ndjson`, `.json` -> jsonl; `.csv` -> csv; else text), `text`,
             `jsonl` or `csv`. CSV files need a header row.
         text_field: the JSON field (jsonl) or CSV column that holds the text.
+        target_field: the JSON field (jsonl) or CSV column that holds each
+            record's target, such as its summary; empty (the default) reads
+            no target. Needs jsonl or csv input: `input_format="text"` with
+            a target is an error, and under `auto` each plain-text file is
+            skipped as `missing_field`. Must differ from `text_field`.
         text_unit: for plain text, `file` (one document per file) or
             `paragraph` (documents separated by blank lines).
         min_chars: the fewest characters a kept document has, after
@@ -79,6 +97,13 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
         eval_fraction=0.05,
     )
     examples = example_gen.outputs["examples"]
+
+    # (document, summary) pairs from {"document": ..., "summary": ...}.
+    pairs_gen = TextExampleGen(
+        input_patterns=["gs://bucket/pairs/*.jsonl.gz"],
+        text_field="document",
+        target_field="summary",
+    )
     ```
     """
 
@@ -96,6 +121,7 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
         max_chars: int = 1_000_000,
         eval_fraction: float = 0.1,
         strict: bool = False,
+        target_field: str = "",
     ):
         if isinstance(input_patterns, str):
             input_patterns = [input_patterns]
@@ -149,6 +175,28 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
             )
         if not isinstance(strict, bool):
             raise _invalid("strict", strict, "pass True or False")
+        if not isinstance(target_field, str):
+            raise _invalid(
+                "target_field",
+                target_field,
+                "pass the name of the JSON field or CSV column that holds "
+                "the target, such as 'summary', or '' for none",
+            )
+        if target_field and target_field == text_field:
+            raise _invalid(
+                "target_field",
+                target_field,
+                "pass a field other than text_field for the target, or '' "
+                "for none",
+            )
+        if target_field and input_format == readers.TEXT:
+            raise _invalid(
+                "target_field",
+                target_field,
+                "plain text has no fields to hold a target: give the pairs "
+                "as JSON Lines or CSV with input_format 'jsonl', 'csv' or "
+                "'auto', or pass target_field='' to read plain text",
+            )
         spec = TextExampleGenSpec(
             input_patterns=json.dumps(list(input_patterns)),
             input_format=input_format,
@@ -158,6 +206,9 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
             max_chars=max_chars,
             eval_fraction=float(eval_fraction),
             strict=strict,
+            # Left out when empty, so that the execution properties (and the
+            # cache keys) of pipelines without a target stay as they were.
+            target_field=target_field or None,
             examples=tfx.dsl.Channel(
                 type=tfx.types.standard_artifacts.Examples
             ),

@@ -3,6 +3,12 @@
 Stages: MatchFiles -> ReadRecords -> Normalize -> Deduplicate ->
 SplitTrainEval -> WriteSplit[train|eval], and WriteReport, which counts what
 every stage read, wrote and skipped.
+
+With a `target_field`, each document carries a target (such as a summary)
+through every stage: it is read from the same record, normalised like the
+text (dropped as `empty_target` when nothing is left), and written as the
+example's `target` feature. Content ids, de-duplication and the split depend
+on the text alone.
 """
 
 import json
@@ -32,6 +38,8 @@ logger = logging.getLogger(__name__)
 DUPLICATE = "duplicate"
 # Every skip reason, in report order.
 REASONS = readers.READ_REASONS + normalize.FILTER_REASONS + (DUPLICATE,)
+# Name of the example feature that holds the target, when one is read.
+TARGET_FEATURE = "target"
 TRAIN = "train"
 EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
@@ -127,12 +135,18 @@ class _ReadFileDoFn(beam.DoFn):
     """Reads one file; rejects go to the `rejects` output as tallies."""
 
     def __init__(
-        self, input_format: str, text_field: str, text_unit: str, strict: bool
+        self,
+        input_format: str,
+        text_field: str,
+        text_unit: str,
+        strict: bool,
+        target_field: str = "",
     ):
         self._input_format = input_format
         self._text_field = text_field
         self._text_unit = text_unit
         self._strict = strict
+        self._target_field = target_field
 
     def process(self, path: str) -> Iterator[Document]:
         _counter("files_read").inc()
@@ -145,6 +159,7 @@ class _ReadFileDoFn(beam.DoFn):
                 self._input_format,
                 self._text_field,
                 self._text_unit,
+                self._target_field,
             ):
                 if isinstance(record, Document):
                     _counter("documents_read").inc()
@@ -162,6 +177,7 @@ def ReadRecords(
     text_field: str,
     text_unit: str,
     strict: bool,
+    target_field: str = "",
 ) -> tuple[beam.PCollection[Document], beam.PCollection[_Tally]]:
     """Reads the records of every file.
 
@@ -171,13 +187,15 @@ def ReadRecords(
         text_field: the JSON field or CSV column that holds the text.
         text_unit: `file` or `paragraph`, for plain text.
         strict: raise `IngestError` on the first record that cannot be read.
+        target_field: the JSON field or CSV column that holds the target;
+            empty reads none (`Document.target` is None).
 
     Returns:
         `(documents, tallies)`: a `PCollection[Document]` and a
         `PCollection[_Tally]` of the records that could not be read.
     """
     outputs = paths | "Read" >> beam.ParDo(
-        _ReadFileDoFn(input_format, text_field, text_unit, strict)
+        _ReadFileDoFn(input_format, text_field, text_unit, strict, target_field)
     ).with_outputs(_REJECTS, main="documents")
     return outputs.documents, outputs[_REJECTS]
 
@@ -186,7 +204,7 @@ def ReadRecords(
 
 
 class _NormalizeDoFn(beam.DoFn):
-    """Normalises a document, filters it by length and keys it by doc_id."""
+    """Normalises a document and its target, filters it, keys it by doc_id."""
 
     def __init__(self, min_chars: int, max_chars: int):
         self._min_chars = min_chars
@@ -194,15 +212,23 @@ class _NormalizeDoFn(beam.DoFn):
 
     def process(self, document: Document) -> Iterator[tuple[str, Document]]:
         text = normalize.normalize_text(document.text)
+        target = (
+            None
+            if document.target is None
+            else normalize.normalize_text(document.target)
+        )
         skipped = normalize.filter_reason(
-            text, self._min_chars, self._max_chars
+            text, self._min_chars, self._max_chars, target
         )
         if skipped:
             reason, detail = skipped
             reject = Reject(reason, document.source, document.record, detail)
             yield beam.pvalue.TaggedOutput(_REJECTS, _skip(reject))
         else:
-            yield normalize.doc_id(text), document._replace(text=text)
+            yield (
+                normalize.doc_id(text),
+                document._replace(text=text, target=target),
+            )
 
 
 @beam.ptransform_fn
@@ -210,6 +236,9 @@ def Normalize(
     documents: beam.PCollection[Document], min_chars: int, max_chars: int
 ) -> tuple[beam.PCollection[tuple[str, Document]], beam.PCollection[_Tally]]:
     """Normalises documents and drops those empty, too short or too long.
+
+    A target is normalised too; a document whose target is left empty is
+    dropped as `empty_target`. The length limits apply to the text only.
 
     Args:
         documents: documents as read.
@@ -289,6 +318,11 @@ def Deduplicate(
 ) -> tuple[beam.PCollection[tuple[str, Document]], beam.PCollection[_Tally]]:
     """Drops exact duplicates, keeping the smallest (source, record).
 
+    Duplicates are documents with the same text (doc_id), whatever their
+    targets: the same document with two summaries is kept once, with the
+    target of its smallest (source, record), so that a text never lands in
+    both splits or twice in one.
+
     Args:
         keyed: normalised documents keyed by doc_id.
 
@@ -346,6 +380,8 @@ def _to_example(item: tuple[str, Document]) -> bytes:
         "doc_id": document_id,
         "source": document.source,
     }
+    if document.target is not None:
+        values[TARGET_FEATURE] = document.target
     feature = {
         name: tf.train.Feature(
             bytes_list=tf.train.BytesList(value=[value.encode("utf-8")])
@@ -369,7 +405,8 @@ def WriteSplit(
 ) -> beam.PCollection[_Tally]:
     """Writes one split as gzipped TFRecords of tf.Examples.
 
-    Each example has the bytes features `text`, `doc_id` and `source`.
+    Each example has the bytes features `text`, `doc_id` and `source`, and
+    `target` when the documents carry one (a `target_field` was read).
 
     Args:
         split: the split's documents keyed by doc_id.
@@ -522,6 +559,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "max_chars": int(exec_properties[spec_lib.MAX_CHARS_KEY]),
             "eval_fraction": float(exec_properties[spec_lib.EVAL_FRACTION_KEY]),
             "strict": bool(exec_properties[spec_lib.STRICT_KEY]),
+            "target_field": exec_properties.get(spec_lib.TARGET_FIELD_KEY)
+            or "",
         }
         fingerprint = exec_properties.get(spec_lib.INPUT_FINGERPRINT_KEY)
         header = {
@@ -573,6 +612,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 config["text_field"],
                 config["text_unit"],
                 config["strict"],
+                config["target_field"],
             )
             keyed, filter_skips = documents | "Normalize" >> Normalize(
                 config["min_chars"], config["max_chars"]

@@ -1,4 +1,9 @@
-"""Text normalisation, length filtering, content ids and split assignment."""
+"""Text normalisation, length filtering, content ids and split assignment.
+
+A document's target (such as its summary, when TextExampleGen reads a
+`target_field`) is normalised like its text; the length filters apply to the
+text only, and a target left empty is dropped as `empty_target`.
+"""
 
 import hashlib
 import unicodedata
@@ -6,8 +11,10 @@ import unicodedata
 EMPTY_AFTER_NORMALIZATION = "empty_after_normalization"
 TOO_SHORT = "too_short"
 TOO_LONG = "too_long"
+# The document's target (such as a summary) holds only whitespace.
+EMPTY_TARGET = "empty_target"
 # Reasons a document is dropped after normalisation, in report order.
-FILTER_REASONS = (EMPTY_AFTER_NORMALIZATION, TOO_SHORT, TOO_LONG)
+FILTER_REASONS = (EMPTY_AFTER_NORMALIZATION, TOO_SHORT, TOO_LONG, EMPTY_TARGET)
 
 # Characters of a document quoted in skip details.
 _PREVIEW_CHARS = 60
@@ -43,14 +50,20 @@ def normalize_text(text: str) -> str:
 
 
 def filter_reason(
-    text: str, min_chars: int, max_chars: int
+    text: str, min_chars: int, max_chars: int, target: str | None = None
 ) -> tuple[str, str] | None:
     """Says why a normalised document is dropped, if it is.
+
+    The text is checked first (`empty_after_normalization`, `too_short`,
+    `too_long`), then the target, if there is one: `empty_target` means the
+    target, such as a summary, held only whitespace (fix: give every record
+    a non-empty target). The length limits apply to the text only.
 
     Args:
         text: a normalised document.
         min_chars: the fewest characters a kept document has.
         max_chars: the most characters a kept document has.
+        target: the document's normalised target, or None if it has none.
 
     Returns:
         None to keep the document, else `(reason, detail)` with reason one
@@ -68,6 +81,11 @@ def filter_reason(
         return (
             TOO_LONG,
             f"{len(text)} chars > max_chars={max_chars}: {preview!r}",
+        )
+    if target is not None and not target:
+        return (
+            EMPTY_TARGET,
+            f"no target left after normalisation; text: {preview!r}",
         )
     return None
 

@@ -4,6 +4,11 @@ Pure Python, no Beam: `read_records` streams a file line by line (gunzipping
 `.gz` files) and yields a `Document` for each record it can read and a
 `Reject` for each it cannot. Record numbers are the 1-based line number where
 the record starts in the decompressed file; 0 stands for the whole file.
+
+With a `target_field` (pairs such as document and summary), each JSON Lines
+record or CSV row must also hold that field or column as a string, read into
+`Document.target`; plain text has no fields, so a plain-text file read with a
+target field is one `missing_field` reject for the whole file.
 """
 
 import codecs
@@ -12,8 +17,8 @@ import gzip
 import json
 import posixpath
 import zlib
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, NamedTuple
 
 EMPTY_FILE = "empty_file"
 UNDECODABLE_UTF8 = "undecodable_utf8"
@@ -38,8 +43,10 @@ FIXES = {
     "`iconv -f LATIN1 -t UTF-8`)",
     MALFORMED_JSON: "write one JSON object per line, or set input_format if "
     "the file is not JSON Lines",
-    MISSING_FIELD: "set text_field to the field (jsonl) or column (csv) that "
-    "holds the text, and give every record that field as a string",
+    MISSING_FIELD: "set text_field (and target_field, if set) to the field "
+    "(jsonl) or column (csv) that holds the text (and the target), and give "
+    "every record those fields as strings; plain text files have no fields, "
+    "so read pairs from jsonl or csv files or leave target_field empty",
     MALFORMED_CSV: "give every row as many fields as the header, and quote "
     "fields that hold commas, quotes or line breaks",
     CORRUPT_GZIP: "re-create the .gz file (`gzip -t FILE` checks one)",
@@ -79,11 +86,14 @@ class Document(NamedTuple):
         text: the document text, not yet normalised.
         source: the file path.
         record: the 1-based line number where the record starts.
+        target: the target text (such as a summary), not yet normalised,
+            when a target field is read; None otherwise.
     """
 
     text: str
     source: str
     record: int
+    target: str | None = None
 
 
 class Reject(NamedTuple):
@@ -127,6 +137,7 @@ def read_records(
     input_format: str = AUTO,
     text_field: str = "text",
     text_unit: str = FILE,
+    target_field: str = "",
 ) -> Iterator[Document | Reject]:
     """Reads the records of one file.
 
@@ -138,6 +149,11 @@ def read_records(
         text_field: the JSON field or CSV column that holds the text.
         text_unit: for plain text, `file` (one document per file) or
             `paragraph` (documents separated by blank lines).
+        target_field: the JSON field or CSV column that holds the target
+            (such as a summary); empty reads no target. When set, a record
+            without it as a string is a `missing_field` reject, and a file
+            in plain text (which has no fields) is one `missing_field`
+            reject for the whole file, unread.
 
     Returns:
         An iterator of documents and rejects, in file order. A file with
@@ -145,13 +161,23 @@ def read_records(
         records before the corruption, then one `corrupt_gzip` reject.
     """
     record_format = resolve_format(source, input_format)
+    if target_field and record_format == TEXT:
+        yield Reject(
+            MISSING_FIELD,
+            source,
+            0,
+            f"plain text has no fields, so no target_field {target_field!r}; "
+            "the file is read as plain text (by its extension, or by "
+            "input_format)",
+        )
+        return
     if source.lower().endswith(".gz"):
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
     lines = _Lines(stream)
     if record_format == JSONL:
-        records = _read_jsonl(lines, source, text_field)
+        records = _read_jsonl(lines, source, text_field, target_field)
     elif record_format == CSV:
-        records = _read_csv(lines, source, text_field)
+        records = _read_csv(lines, source, text_field, target_field)
     elif text_unit == PARAGRAPH:
         records = _read_paragraphs(lines, source)
     else:
@@ -231,9 +257,33 @@ def _read_paragraphs(
         yield _decode(b"".join(block), source, start)
 
 
+def _field_name(field: str, target_field: str) -> str:
+    """Names a field in a reject detail, marking the target field."""
+    return f"{field!r} (target_field)" if field == target_field else repr(field)
+
+
+def _string_fields_problem(
+    value: dict[str, Any], fields: Sequence[str], target_field: str
+) -> str | None:
+    """Says which of the fields a JSON object lacks as a string, if any."""
+    for field in fields:
+        if field not in value:
+            return (
+                f"no field {_field_name(field, target_field)}; "
+                f"fields: {sorted(value)[:10]}"
+            )
+        if not isinstance(value[field], str):
+            return (
+                f"field {_field_name(field, target_field)} is a "
+                f"{type(value[field]).__name__}, not a string"
+            )
+    return None
+
+
 def _read_jsonl(
-    lines: Iterable[bytes], source: str, text_field: str
+    lines: Iterable[bytes], source: str, text_field: str, target_field: str
 ) -> Iterator[Document | Reject]:
+    fields = (text_field, target_field) if target_field else (text_field,)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -259,23 +309,17 @@ def _read_jsonl(
                 number,
                 f"expected a JSON object, got {type(value).__name__}",
             )
-        elif text_field not in value:
-            yield Reject(
-                MISSING_FIELD,
-                source,
-                number,
-                f"no field {text_field!r}; fields: {sorted(value)[:10]}",
-            )
-        elif not isinstance(value[text_field], str):
-            yield Reject(
-                MISSING_FIELD,
-                source,
-                number,
-                f"field {text_field!r} is a "
-                f"{type(value[text_field]).__name__}, not a string",
-            )
+            continue
+        problem = _string_fields_problem(value, fields, target_field)
+        if problem:
+            yield Reject(MISSING_FIELD, source, number, problem)
         else:
-            yield Document(value[text_field], source, number)
+            yield Document(
+                value[text_field],
+                source,
+                number,
+                value[target_field] if target_field else None,
+            )
 
 
 def _undecodable_row(row: list[str], source: str, record: int) -> Reject | None:
@@ -290,7 +334,7 @@ def _undecodable_row(row: list[str], source: str, record: int) -> Reject | None:
 
 
 def _read_csv(
-    lines: Iterable[bytes], source: str, text_field: str
+    lines: Iterable[bytes], source: str, text_field: str, target_field: str
 ) -> Iterator[Document | Reject]:
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     # Undecodable bytes become lone surrogates so that the csv parser keeps
@@ -314,15 +358,19 @@ def _read_csv(
     if bad_header:
         yield bad_header
         return
-    if text_field not in header:
+    fields = (text_field, target_field) if target_field else (text_field,)
+    missing = [field for field in fields if field not in header]
+    if missing:
+        names = " or ".join(_field_name(f, target_field) for f in missing)
         yield Reject(
             MISSING_FIELD,
             source,
             reader.line_num,
-            f"no column {text_field!r}; columns: {header[:10]}",
+            f"no column {names}; columns: {header[:10]}",
         )
         return
     column = header.index(text_field)
+    target_column = header.index(target_field) if target_field else None
     start = reader.line_num + 1
     while True:
         try:
@@ -345,5 +393,8 @@ def _read_csv(
             )
             continue
         yield _undecodable_row(row, source, record) or Document(
-            row[column], source, record
+            row[column],
+            source,
+            record,
+            None if target_column is None else row[target_column],
         )

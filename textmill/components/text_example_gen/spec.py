@@ -12,6 +12,10 @@ MIN_CHARS_KEY = "min_chars"
 MAX_CHARS_KEY = "max_chars"
 EVAL_FRACTION_KEY = "eval_fraction"
 STRICT_KEY = "strict"
+# Optional, default "": the JSON field or CSV column of each record's target
+# (such as a summary). Absent when empty, so that runs without a target keep
+# their execution properties, and so their cache keys.
+TARGET_FIELD_KEY = "target_field"
 # Set by the driver, never by the user: a fingerprint of the matched files
 # (paths, sizes, mtimes), so that the cache key changes with the input.
 INPUT_FINGERPRINT_KEY = "input_fingerprint"
@@ -21,7 +25,8 @@ EXAMPLES_KEY = "examples"
 class TextExampleGenSpec(types.ComponentSpec):
     """Parameters and outputs of TextExampleGen.
 
-    `input_patterns` is a JSON list of file patterns. See `TextExampleGen`
+    `input_patterns` is a JSON list of file patterns; `target_field` is
+    optional and an absent one means "" (no target). See `TextExampleGen`
     for every parameter.
     """
 
@@ -34,6 +39,7 @@ class TextExampleGenSpec(types.ComponentSpec):
         MAX_CHARS_KEY: ExecutionParameter(type=int),
         EVAL_FRACTION_KEY: ExecutionParameter(type=float),
         STRICT_KEY: ExecutionParameter(type=bool),
+        TARGET_FIELD_KEY: ExecutionParameter(type=str, optional=True),
         INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
