@@ -11,6 +11,9 @@ WORK_DIR ?= work
 SERVING_DIR ?= $(WORK_DIR)/serving
 FAMILY ?= distilgpt2
 PRESET ?= tiny
+# The summarization family reads (text, summary) pairs.
+CORPUS_FLAGS := $(if $(filter summarization,$(FAMILY)),--summaries)
+CORPUS_DIR := $(WORK_DIR)/corpus$(if $(CORPUS_FLAGS),-summaries)
 PYTEST_ARGS ?=
 # Container image of every Vertex AI step, e.g.
 # us-central1-docker.pkg.dev/PROJECT/textmill/textmill:1 (see docs/cloud.md).
@@ -28,9 +31,9 @@ $(BIN)/.installed: pyproject.toml requirements/constraints.txt
 	touch $@
 
 run: setup
-	$(BIN)/textmill corpus $(WORK_DIR)/corpus
+	$(BIN)/textmill corpus $(CORPUS_FLAGS) $(CORPUS_DIR)
 	$(BIN)/textmill run --family $(FAMILY) --preset $(PRESET) \
-		--data '$(WORK_DIR)/corpus/*' --work-dir $(WORK_DIR)/$(FAMILY) \
+		--data '$(CORPUS_DIR)/*' --work-dir $(WORK_DIR)/$(FAMILY) \
 		--serving-dir $(SERVING_DIR)
 
 test: setup

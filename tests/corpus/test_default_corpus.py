@@ -1,6 +1,8 @@
 import __future__
 
 import gzip
+import importlib
+import inspect
 import json
 import os
 
@@ -8,8 +10,12 @@ import pytest
 
 from textmill.corpus.default_corpus import (
     CORPUS_FILE_NAME,
+    MAX_SUMMARY_CHARS,
+    MIN_BODY_CHARS,
     MIN_DOCUMENT_CHARS,
+    SUMMARY_CORPUS_FILE_NAME,
     write_default_corpus,
+    write_summary_corpus,
 )
 
 
@@ -56,3 +62,23 @@ def test_full_corpus_skips_tests_and_idlelib(tmp_path):
 def test_invalid_max_documents(tmp_path, value):
     with pytest.raises(ValueError, match=f"max_documents={value!r}. Fix:"):
         write_default_corpus(str(tmp_path), max_documents=value)
+
+
+def test_summary_corpus_pairs_descriptions_with_their_summary_line(tmp_path):
+    path = write_summary_corpus(str(tmp_path), max_documents=50)
+    assert path == str(tmp_path / SUMMARY_CORPUS_FILE_NAME)
+    rows = read_corpus(path)
+    assert len(rows) == 50
+    for row in rows:
+        assert set(row) == {"text", "summary", "name"}
+        assert "\n" not in row["summary"]
+        assert 0 < len(row["summary"]) <= MAX_SUMMARY_CHARS
+        assert len(row["text"]) >= MIN_BODY_CHARS
+    # The pair is a docstring split at its first blank line.
+    module_name, _, qualname = rows[0]["name"].rpartition(".")
+    module = importlib.import_module(module_name)
+    docstring = inspect.cleandoc(getattr(module, qualname).__doc__)
+    assert docstring == rows[0]["summary"] + "\n\n" + rows[0]["text"]
+    again = write_summary_corpus(str(tmp_path / "again"), max_documents=50)
+    with open(path, "rb") as a, open(again, "rb") as b:
+        assert a.read() == b.read()

@@ -79,8 +79,12 @@ def test_run_pushes_savedmodel_and_tflite(first_run):
     files = {os.path.basename(p) for p in summary["tflite_files"]}
     # The scoring network and the on-device generation loop, each in
     # float32 and int8.
-    assert files == {"model_float32.tflite", "model_int8.tflite",
-                     "generate_float32.tflite", "generate_int8.tflite"}
+    assert files == {
+        "model_float32.tflite",
+        "model_int8.tflite",
+        "generate_float32.tflite",
+        "generate_int8.tflite",
+    }
     with open(os.path.join(version_dir, "tflite", "metadata.json")) as f:
         metadata = json.load(f)
     float32 = metadata["variants"]["float32"]["parity"]

@@ -98,6 +98,8 @@ def test_input_ids_and_loss_mask(tmp_path):
         assert input_ids == prompt_ids + summary_ids
         assert loss_mask == [0] * len(prompt_ids) + [1] * len(summary_ids)
         assert len(input_ids) <= SEQUENCE_LENGTH
+        assert row["document"].decode() == document.strip()
+        assert row["reference"].decode() == summary.strip()
         if len(document_ids) <= budget:
             # The pieces tokenize as the whole text: the training prefix is
             # the serving prompt's tokenization.

@@ -1,4 +1,6 @@
-"""The embedded default corpus: the docstrings of Python's standard library.
+"""The embedded default corpora, from the docstrings of Python's standard
+library: documents for language models, (description, summary line) pairs
+for summarization.
 
 Every machine with Python has this prose, so the pipeline can run end to end
 with no download. Each standard-library module becomes one document: its
@@ -8,6 +10,7 @@ order. Modules are parsed with `ast`, never imported.
 
 import ast
 import gzip
+import itertools
 import json
 import logging
 import os
@@ -19,8 +22,12 @@ from textmill.components.text_example_gen.files import write_atomically
 logger = logging.getLogger(__name__)
 
 CORPUS_FILE_NAME = "stdlib_docstrings.jsonl.gz"
+SUMMARY_CORPUS_FILE_NAME = "stdlib_summaries.jsonl.gz"
 # Modules whose docstrings hold fewer characters are left out.
 MIN_DOCUMENT_CHARS = 200
+# Summary pairs: the longest summary line and the shortest description.
+MAX_SUMMARY_CHARS = 120
+MIN_BODY_CHARS = 120
 # Directories that hold test suites, the IDLE application or third-party
 # packages rather than the standard library's own modules.
 _SKIPPED_DIRS = frozenset(
@@ -63,16 +70,75 @@ def _docstrings(node: ast.AST) -> Iterator[str]:
             yield from _docstrings(child)
 
 
-def _module_document(path: str) -> str | None:
-    """Returns a module's docstrings joined by blank lines, or None."""
+def _parse(path: str) -> ast.Module | None:
     with open(path, "rb") as f:
         source = f.read()
     try:
-        tree = ast.parse(source, filename=path)
+        return ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as e:
         logger.debug("Skipping %s, which does not parse: %s", path, e)
         return None
-    return "\n\n".join(_docstrings(tree)) or None
+
+
+def _module_document(path: str) -> str | None:
+    """Returns a module's docstrings joined by blank lines, or None."""
+    tree = _parse(path)
+    return tree and ("\n\n".join(_docstrings(tree)) or None)
+
+
+def _summarised_docstrings(
+    module: str, tree: ast.Module
+) -> Iterator[dict[str, str]]:
+    """(body, summary line) pairs of a module's definitions, PEP 257 style:
+    a one-line summary, a blank line, then at least `MIN_BODY_CHARS` of
+    description."""
+    for node in ast.walk(tree):
+        if not isinstance(node, _DEFINITIONS):
+            continue
+        docstring = ast.get_docstring(node, clean=True) or ""
+        summary, blank, body = docstring.partition("\n\n")
+        if (
+            blank
+            and "\n" not in summary
+            and len(summary) <= MAX_SUMMARY_CHARS
+            and len(body) >= MIN_BODY_CHARS
+        ):
+            yield {
+                "text": body,
+                "summary": summary,
+                "name": f"{module}.{node.name}",
+            }
+
+
+def _check_max_documents(max_documents: int | None) -> None:
+    if max_documents is not None and (
+        isinstance(max_documents, bool)
+        or not isinstance(max_documents, int)
+        or max_documents < 1
+    ):
+        raise ValueError(
+            f"invalid max_documents={max_documents!r}. Fix: pass a positive "
+            "int, or None for every document."
+        )
+
+
+def _write_jsonl_gz(
+    records: Iterator[dict[str, str]],
+    out_dir: str,
+    file_name: str,
+    max_documents: int | None,
+) -> str:
+    """Writes the first `max_documents` records as gzipped JSON Lines with
+    no timestamp in the header, atomically; returns the path."""
+    lines = [
+        json.dumps(record)
+        for record in itertools.islice(records, max_documents)
+    ]
+    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+    out_path = os.path.join(out_dir, file_name)
+    write_atomically(out_path, data)
+    logger.info("Wrote %d records to %s", len(lines), out_path)
+    return out_path
 
 
 def write_default_corpus(out_dir: str, max_documents: int | None = None) -> str:
@@ -96,35 +162,45 @@ def write_default_corpus(out_dir: str, max_documents: int | None = None) -> str:
     Raises:
         ValueError: if `max_documents` is not None nor a positive int.
     """
-    if max_documents is not None and (
-        isinstance(max_documents, bool)
-        or not isinstance(max_documents, int)
-        or max_documents < 1
-    ):
-        raise ValueError(
-            f"write_default_corpus: invalid max_documents={max_documents!r}. "
-            "Fix: pass a positive int, or None for every module."
-        )
-    stdlib = sysconfig.get_paths()["stdlib"]
-    lines = []
-    num_chars = 0
-    for module, path in _module_files(stdlib):
-        if max_documents is not None and len(lines) >= max_documents:
-            break
-        text = _module_document(path)
-        if text is None or len(text) < MIN_DOCUMENT_CHARS:
-            continue
-        lines.append(json.dumps({"text": text, "module": module}))
-        num_chars += len(text)
-    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
-    out_path = os.path.join(out_dir, CORPUS_FILE_NAME)
-    write_atomically(out_path, data)
-    logger.info(
-        "Wrote %d documents (%d chars) of standard-library docstrings from "
-        "%s to %s",
-        len(lines),
-        num_chars,
-        stdlib,
-        out_path,
+    _check_max_documents(max_documents)
+
+    def records() -> Iterator[dict[str, str]]:
+        for module, path in _module_files(sysconfig.get_paths()["stdlib"]):
+            text = _module_document(path)
+            if text is not None and len(text) >= MIN_DOCUMENT_CHARS:
+                yield {"text": text, "module": module}
+
+    return _write_jsonl_gz(records(), out_dir, CORPUS_FILE_NAME, max_documents)
+
+
+def write_summary_corpus(out_dir: str, max_documents: int | None = None) -> str:
+    """Writes (text, summary) pairs from standard-library docstrings.
+
+    PEP 257 docstrings open with a one-line summary of the description that
+    follows, so every class or function docstring with a one-line first
+    paragraph of at most `MAX_SUMMARY_CHARS` characters and at least
+    `MIN_BODY_CHARS` of description below it is one example:
+    `{"text": description, "summary": first line, "name": qualified name}`.
+    Order, determinism and atomicity are as in `write_default_corpus`.
+
+    Args:
+        out_dir: the directory to write to, local or `gs://`.
+        max_documents: keep only the first this many pairs; None keeps all.
+
+    Returns:
+        The path of the written file, `{out_dir}/stdlib_summaries.jsonl.gz`.
+
+    Raises:
+        ValueError: if `max_documents` is not None nor a positive int.
+    """
+    _check_max_documents(max_documents)
+
+    def records() -> Iterator[dict[str, str]]:
+        for module, path in _module_files(sysconfig.get_paths()["stdlib"]):
+            tree = _parse(path)
+            if tree is not None:
+                yield from _summarised_docstrings(module, tree)
+
+    return _write_jsonl_gz(
+        records(), out_dir, SUMMARY_CORPUS_FILE_NAME, max_documents
     )
-    return out_path

@@ -1,4 +1,5 @@
-"""Model families: what differs between DistilGPT2, Longformer and BERT NSP.
+"""Model families: what differs between DistilGPT2, its summarization
+fine-tuning, Longformer and BERT NSP.
 
 The pipeline's shape is the same for every family; a family names the
 functions that fill it in. Names are dotted paths, imported only where they
@@ -30,6 +31,9 @@ class Family:
         higher_is_better: direction of `gate_metric`.
         sentence_pairs: the data is (sentence_a, sentence_b, is_next) pairs
             made by SentencePairGen instead of whole documents.
+        target_field: the default field (jsonl) or column (csv) of each
+            record's target text, for families that learn (text, target)
+            pairs; "" for families that read text alone.
     """
 
     name: str
@@ -37,6 +41,7 @@ class Family:
     gate_metric: str
     higher_is_better: bool
     sentence_pairs: bool = False
+    target_field: str = ""
 
     def function(self, name: str) -> Callable:
         """Imports and returns `name` from the family module."""
@@ -68,6 +73,13 @@ FAMILIES: dict[str, Family] = {
             gate_metric="accuracy",
             higher_is_better=True,
             sentence_pairs=True,
+        ),
+        Family(
+            name="summarization",
+            module="textmill.families.summarization",
+            gate_metric="rougeL",
+            higher_is_better=True,
+            target_field="summary",
         ),
     )
 }

@@ -12,6 +12,7 @@ import textmill
 from textmill.components.eval_windows import load_eval_windows
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.causal_lm_export import (
+    CausalLMServing,
     export_causal_lm,
     network_model_path,
 )
@@ -22,7 +23,7 @@ from textmill.serving.model_metadata import (
 from textmill.serving.saved_model_scoring import SavedModelLogits, perplexity
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
-from textmill.trainer.data import causal_lm_dataset
+from textmill.trainer.data import DatasetFactory, causal_lm_dataset
 from textmill.trainer.models.gpt2 import GPT2_PRESETS, build_gpt2_causal_lm
 from textmill.transform.causal_lm import (  # noqa: F401  (Transform's entry)
     MERGES_ASSET,
@@ -45,7 +46,25 @@ def transform_config(config: PipelineConfig) -> dict:
 
 
 def train(fn_args) -> None:
-    """Trains and exports a GPT-2 family causal LM."""
+    """Trains and exports a GPT-2 family causal LM on packed documents."""
+    train_causal_lm(fn_args, causal_lm_dataset)
+
+
+def train_causal_lm(
+    fn_args,
+    dataset_fn: DatasetFactory,
+    serving_class: type[CausalLMServing] | None = None,
+) -> None:
+    """Trains a GPT-2 family causal LM on `dataset_fn`'s batches and
+    exports it with `serving_class` (see `export_causal_lm`).
+
+    Args:
+        fn_args: the TFX Trainer's FnArgs.
+        dataset_fn: `causal_lm_dataset` or another factory with its
+            arguments; its batches may carry sample weights.
+        serving_class: the exported signatures' class (None: the causal
+            LM's).
+    """
     hparams = training.train_config(fn_args)
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     vocab = BpeFiles(
@@ -57,7 +76,7 @@ def train(fn_args) -> None:
     strategy = training.set_up_devices(hparams)
 
     datasets = {
-        split: causal_lm_dataset(
+        split: dataset_fn(
             files,
             data_accessor=fn_args.data_accessor,
             schema=tft_output.transformed_metadata.schema,
@@ -101,6 +120,7 @@ def train(fn_args) -> None:
         network_model_path(os.path.dirname(fn_args.serving_model_dir)),
         sequence_length,
         eos_id,
+        serving_class,
     )
     write_model_metadata(
         fn_args.serving_model_dir,

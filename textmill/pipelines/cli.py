@@ -30,6 +30,14 @@ def _add_run_parser(subparsers) -> None:
         metavar="PATTERN",
         help="input file pattern (local or gs://); repeatable",
     )
+    run.add_argument(
+        "--text-field", help="JSON field or CSV column of the text"
+    )
+    run.add_argument(
+        "--target-field",
+        help="JSON field or CSV column of the target text (summarization; "
+        "default: summary)",
+    )
     run.add_argument("--work-dir", help="pipeline root, metadata, summary")
     run.add_argument("--serving-dir", help="push to SERVING_DIR/MODEL/VERSION")
     run.add_argument("--model-name", help="name under the serving dir")
@@ -65,7 +73,12 @@ def _config_from_args(args) -> PipelineConfig:
     return with_overrides(
         config,
         top=top,
-        ingest={"input_patterns": args.data, "strict": args.strict},
+        ingest={
+            "input_patterns": args.data,
+            "strict": args.strict,
+            "text_field": args.text_field,
+            "target_field": args.target_field,
+        },
         train={
             "preset": args.preset,
             "init_from": args.init_from,
@@ -89,10 +102,13 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_corpus(args) -> int:
-    from textmill.corpus.default_corpus import write_default_corpus
+    from textmill.corpus.default_corpus import (
+        write_default_corpus,
+        write_summary_corpus,
+    )
 
-    path = write_default_corpus(args.out_dir, max_documents=args.max_documents)
-    print(path)
+    write = write_summary_corpus if args.summaries else write_default_corpus
+    print(write(args.out_dir, max_documents=args.max_documents))
     return 0
 
 
@@ -109,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     corpus.add_argument("out_dir")
     corpus.add_argument("--max-documents", type=int)
+    corpus.add_argument(
+        "--summaries",
+        action="store_true",
+        help="write (text, summary) pairs for the summarization family",
+    )
     _COMMANDS.update(register_vertex(subparsers))
     _COMMANDS.update(register_serving(subparsers))
     _COMMANDS.update(register_convert(subparsers))

@@ -29,6 +29,9 @@ class IngestConfig:
         input_patterns: file patterns (local or gs://, globs allowed).
         input_format: "auto", "text", "jsonl" or "csv".
         text_field: JSON field or CSV column that holds the text.
+        target_field: JSON field or CSV column of each record's target
+            text, for families that learn (text, target) pairs; "" takes
+            the family's default ("summary" for summarization).
         text_unit: for plain text, "file" (one document per file) or
             "paragraph" (documents separated by blank lines).
         min_chars: shorter documents are skipped (counted as too_short).
@@ -40,6 +43,7 @@ class IngestConfig:
     input_patterns: tuple[str, ...] = ()
     input_format: str = "auto"
     text_field: str = "text"
+    target_field: str = ""
     text_unit: str = "file"
     min_chars: int = 32
     max_chars: int = 1_000_000
@@ -155,6 +159,7 @@ class ValidationConfig:
         max_perplexity: absolute ceiling on eval perplexity.
         min_accuracy: absolute floor on eval accuracy (families that
             report one: masked-token accuracy, NSP accuracy).
+        min_rouge_l: absolute floor on eval ROUGE-L F1 (summarization).
         max_regression: the candidate may be worse than the last blessed
             model by at most this fraction (0.05 = 5 %).
         max_eval_windows: packed eval windows scored (0 = all).
@@ -162,6 +167,7 @@ class ValidationConfig:
 
     max_perplexity: float = 1e4
     min_accuracy: float = 0.0
+    min_rouge_l: float = 0.0
     max_regression: float = 0.05
     max_eval_windows: int = 200
 
@@ -171,11 +177,12 @@ class ValidationConfig:
                 f"validation.max_perplexity must be > 1, got "
                 f"{self.max_perplexity}."
             )
-        if not 0 <= self.min_accuracy <= 1:
-            raise ConfigError(
-                f"validation.min_accuracy must be in [0, 1], got "
-                f"{self.min_accuracy}."
-            )
+        for name in ("min_accuracy", "min_rouge_l"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(
+                    f"validation.{name} must be in [0, 1], got "
+                    f"{getattr(self, name)}."
+                )
         if self.max_regression < 0:
             raise ConfigError(
                 f"validation.max_regression must be >= 0, got "
@@ -246,6 +253,13 @@ class PipelineConfig:
     def validate(self) -> PipelineConfig:
         """Checks every field; returns self so calls can chain."""
         _check_choice("family", self.family, tuple(FAMILIES))
+        if self.ingest.target_field and not FAMILIES[self.family].target_field:
+            raise ConfigError(
+                f"ingest.target_field={self.ingest.target_field!r}: family "
+                f"{self.family!r} reads text alone; leave target_field empty "
+                "or choose a family that learns (text, target) pairs, such "
+                "as summarization."
+            )
         for section in (
             self.ingest,
             self.tokenizer,
@@ -267,6 +281,13 @@ class PipelineConfig:
     @property
     def checkpoint_root(self) -> str:
         return os.path.join(self.work_dir, "checkpoints")
+
+    @property
+    def target_field(self) -> str:
+        """The target field TextExampleGen reads ("" for none)."""
+        if not FAMILIES[self.family].target_field:
+            return ""
+        return self.ingest.target_field or FAMILIES[self.family].target_field
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -124,6 +124,7 @@ def create_pipeline(
         input_patterns=list(ingest.input_patterns),
         input_format=ingest.input_format,
         text_field=ingest.text_field,
+        target_field=config.target_field,
         text_unit=ingest.text_unit,
         min_chars=ingest.min_chars,
         max_chars=ingest.max_chars,
@@ -196,6 +197,7 @@ def create_pipeline(
         baseline_model=latest_blessed.outputs["model"],
         max_perplexity=config.validation.max_perplexity,
         min_accuracy=config.validation.min_accuracy,
+        min_rouge_l=config.validation.min_rouge_l,
         max_regression=config.validation.max_regression,
         max_eval_windows=config.validation.max_eval_windows,
     )

@@ -156,6 +156,11 @@ def format_summary(summary: dict) -> str:
     if validation:
         verdict = "BLESSED" if validation["blessed"] else "NOT BLESSED"
         lines.append(f"  validation: {verdict} - {validation['reason']}")
+        metrics = ", ".join(
+            f"{name} {value:.4g}"
+            for name, value in sorted(validation["candidate"].items())
+        )
+        lines.append(f"  eval metrics: {metrics}")
     for variant, info in (
         (summary.get("tflite") or {}).get("variants") or {}
     ).items():

@@ -176,6 +176,30 @@ class CausalLMServing:
             max_length=self.sequence_length,
         )
 
+    def add_endpoints(self, archive) -> None:
+        """Tracks the model and tokenizers in a `keras.export.ExportArchive`
+        and adds the signatures of the module doc."""
+        archive.track(self.model)
+        archive.track(self.tft_layer)
+        archive.track(self.tokenizer)
+        text = tf.TensorSpec([None], tf.string)
+        archive.add_endpoint(SERVING_DEFAULT, self.score_text, [text])
+        self.generation.add_endpoints(archive)
+        archive.add_endpoint(
+            SCORE_EXAMPLES,
+            self.score_examples,
+            [tf.TensorSpec([None], tf.string, name="examples")],
+        )
+        archive.add_endpoint(
+            LOGITS_FROM_IDS, self.logits_from_ids, self.token_ids_specs()
+        )
+
+    def token_ids_specs(self) -> list[tf.TensorSpec]:
+        """The input of `logits_from_ids`: one window of token ids."""
+        return [
+            tf.TensorSpec([1, self.sequence_length], tf.int32, name="token_ids")
+        ]
+
     def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
         logits = self.model(
             {
@@ -193,6 +217,7 @@ def export_causal_lm(
     network_dir: str,
     sequence_length: int,
     eos_id: int,
+    serving_class: type[CausalLMServing] | None = None,
 ) -> None:
     """Writes the serving SavedModel to `export_dir` (see module doc) and
     the bare network (`logits_from_ids` only) to `network_dir`.
@@ -204,22 +229,13 @@ def export_causal_lm(
         network_dir: destination of the bare network, the TFLite source.
         sequence_length: the model's context length used for serving.
         eos_id: end-of-text id.
+        serving_class: `CausalLMServing` (None) or a subclass that adds
+            signatures.
     """
-    serving = CausalLMServing(model, tft_output, sequence_length, eos_id)
-    text = tf.TensorSpec([None], tf.string)
+    serving_class = serving_class or CausalLMServing
+    serving = serving_class(model, tft_output, sequence_length, eos_id)
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(serving.tft_layer)
-    archive.track(serving.tokenizer)
-    archive.add_endpoint(SERVING_DEFAULT, serving.score_text, [text])
-    serving.generation.add_endpoints(archive)
-    archive.add_endpoint(
-        SCORE_EXAMPLES,
-        serving.score_examples,
-        [tf.TensorSpec([None], tf.string, name="examples")],
-    )
-    ids = [tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids")]
-    archive.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    serving.add_endpoints(archive)
     archive.write_out(export_dir, verbose=False)
 
     # The bare network alone: TFLite converts every table initialiser of a
@@ -227,7 +243,9 @@ def export_causal_lm(
     # tokenizer files go beside it for the TFLite generation runner.
     network = keras.export.ExportArchive()
     network.track(model)
-    network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    network.add_endpoint(
+        LOGITS_FROM_IDS, serving.logits_from_ids, serving.token_ids_specs()
+    )
     network.add_endpoint(
         GENERATE_IDS, serving.generate_token_ids, GENERATE_IDS_INPUTS
     )

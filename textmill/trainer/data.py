@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfx_bsl.public import tfxio
 
 TOKEN_IDS_FEATURE = "input_ids"
+LOSS_MASK_FEATURE = "loss_mask"
 
 DatasetFactory = Callable[..., tf.data.Dataset]
 
@@ -67,6 +68,34 @@ def pack_documents(
     )
 
 
+def transformed_batches(
+    file_patterns: Sequence[str],
+    data_accessor,
+    schema,
+    *,
+    repeat: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """Batches of 64 transformed examples as feature dicts, via TFXIO.
+
+    Args:
+        file_patterns: transformed example files of one split.
+        data_accessor: `fn_args.data_accessor` of the TFX Trainer.
+        schema: the transformed schema (TFTransformOutput).
+        repeat: shuffle and loop forever (training) or read once (eval).
+        seed: shuffle seed.
+    """
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=64,
+        shuffle=repeat,
+        shuffle_seed=seed,
+        num_epochs=None if repeat else 1,
+    )
+    return data_accessor.tf_dataset_factory(
+        list(file_patterns), options, schema
+    )
+
+
 def causal_lm_dataset(
     file_patterns: Sequence[str],
     data_accessor,
@@ -93,18 +122,91 @@ def causal_lm_dataset(
     Returns:
         A dataset of `({"token_ids", "padding_mask"}, labels)` batches.
     """
-    options = tfxio.TensorFlowDatasetOptions(
-        batch_size=64,
-        shuffle=repeat,
-        shuffle_seed=seed,
-        num_epochs=None if repeat else 1,
-    )
-    documents = data_accessor.tf_dataset_factory(
-        list(file_patterns), options, schema
+    documents = transformed_batches(
+        file_patterns, data_accessor, schema, repeat=repeat, seed=seed
     ).map(documents_as_ragged)
     windows = pack_documents(documents, sequence_length, bos_id)
     if repeat:
         windows = windows.shuffle(1024, seed=seed)
     return windows.batch(batch_size, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def pad_prompted_examples(
+    features: dict, sequence_length: int, bos_id: int
+) -> tuple[dict, tf.Tensor, tf.Tensor]:
+    """One padded training row per (prompt, target) example.
+
+    Args:
+        features: a batch with `input_ids` and `loss_mask` of equal ragged
+            lengths, at most `sequence_length` tokens each.
+        sequence_length: tokens per model input.
+        bos_id: id prepended to each example (GPT-2's end-of-text), with
+            loss mask 0.
+
+    Returns:
+        `({"token_ids", "padding_mask"}, labels, sample_weight)`, each
+        [batch, sequence_length]; the weight of a label is its token's loss
+        mask, so only target tokens are learned.
+    """
+    ids = documents_as_ragged(features)
+    mask = documents_as_ragged({TOKEN_IDS_FEATURE: features[LOSS_MASK_FEATURE]})
+    bos = tf.fill([ids.nrows(), 1], tf.constant(bos_id, tf.int32))
+    shape = [None, sequence_length + 1]
+    ids = tf.concat([bos, ids], axis=1)
+    padded_ids = ids.to_tensor(0, shape=shape)
+    padded_mask = tf.concat([tf.zeros_like(bos), mask], axis=1).to_tensor(
+        0, shape=shape
+    )
+    inputs = padded_ids[:, :-1]
+    lengths = tf.minimum(ids.row_lengths(), sequence_length)
+    return (
+        {
+            "token_ids": inputs,
+            "padding_mask": tf.sequence_mask(lengths, sequence_length),
+        },
+        padded_ids[:, 1:],
+        tf.cast(padded_mask[:, 1:], tf.float32),
+    )
+
+
+def prompted_lm_dataset(
+    file_patterns: Sequence[str],
+    data_accessor,
+    schema,
+    *,
+    batch_size: int,
+    sequence_length: int,
+    bos_id: int,
+    repeat: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """Batches of (prompt, target) examples with a loss on the target only.
+
+    Unlike `causal_lm_dataset`, examples are not packed: each is one row,
+    padded, so a target never attends to another example's prompt.
+
+    Args: as `causal_lm_dataset`.
+
+    Returns:
+        A dataset of `({"token_ids", "padding_mask"}, labels,
+        sample_weight)` batches.
+    """
+    rows = (
+        transformed_batches(
+            file_patterns, data_accessor, schema, repeat=repeat, seed=seed
+        )
+        .map(
+            lambda features: pad_prompted_examples(
+                features, sequence_length, bos_id
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .unbatch()
+    )
+    if repeat:
+        rows = rows.shuffle(1024, seed=seed)
+    return rows.batch(batch_size, drop_remainder=True).prefetch(
         tf.data.AUTOTUNE
     )

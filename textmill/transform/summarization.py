@@ -15,6 +15,11 @@ document)`, the prompt to generate from at serving time.
 The vocabulary is learned over documents and summaries (or imported with
 `init_from`) exactly as for causal LMs (`causal_lm`), under the same asset
 names.
+
+The raw features are TextExampleGen's with a target field: `text` (the
+document) and `target` (the summary). Both also pass through, normalised
+as ingested, as `document` and `reference`, so validation can generate from
+the document and score the generated summary against the reference.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ from textmill.transform.causal_lm import (
     dense_text,
 )
 
-DOCUMENT_FEATURE = "document"
-SUMMARY_FEATURE = "summary"
+DOCUMENT_FEATURE = "text"
+SUMMARY_FEATURE = "target"
 LOSS_MASK_FEATURE = "loss_mask"
+# Raw strings passed through for validation.
+DOCUMENT_TEXT_FEATURE = "document"
+REFERENCE_FEATURE = "reference"
 PROMPT_SEPARATOR = "\nTL;DR:"
 END_OF_TEXT = "<|endoftext|>"
 
@@ -58,7 +66,8 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     """Tokenizes `(document, summary)` into `input_ids` and `loss_mask`.
 
     Args:
-        inputs: raw features; must contain `document` and `summary`.
+        inputs: raw features; must contain `text` (the document) and
+            `target` (its summary).
         custom_config: `vocab_size`, `min_frequency`, optional `init_from`
             (a directory with vocab.json and merges.txt) and optional
             `sequence_length`: the longest sequence to emit. Longer examples
@@ -67,15 +76,16 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
 
     Returns:
         `{"input_ids": ..., "loss_mask": ...}`, VarLen int64 features of
-        equal length per example.
+        equal length per example, and the stripped `document` and
+        `reference` strings.
     """
     documents = tf.strings.strip(dense_text(inputs[DOCUMENT_FEATURE]))
-    summaries = tf.strings.strip(dense_text(inputs[SUMMARY_FEATURE]))
+    references = tf.strings.strip(dense_text(inputs[SUMMARY_FEATURE]))
     # The model continues "TL;DR:" with a space, as GPT-2 does.
     summaries = tf.where(
-        tf.strings.length(summaries) > 0,
-        tf.strings.join([" ", summaries]),
-        summaries,
+        tf.strings.length(references) > 0,
+        tf.strings.join([" ", references]),
+        references,
     )
     vocab_path, merges_path = learn_byte_bpe(
         tf.concat([documents, summaries], axis=0),
@@ -118,8 +128,8 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
             int(sequence_length) - separator_ids.row_lengths() - 1, 0
         )
         summary_kept = tf.minimum(summary_ids.row_lengths(), budget)
-        summary_ids = _first_tokens(summary_ids, summary_kept)
-        document_ids = _first_tokens(document_ids, budget - summary_kept)
+        summary_ids = first_tokens(summary_ids, summary_kept)
+        document_ids = first_tokens(document_ids, budget - summary_kept)
     prompt_ids = tf.concat([document_ids, separator_ids], axis=1)
     target_ids = tf.concat([summary_ids, end_ids], axis=1)
     loss_mask = tf.concat(
@@ -129,10 +139,12 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     return {
         TOKEN_IDS_FEATURE: input_ids.to_sparse(),
         LOSS_MASK_FEATURE: loss_mask.to_sparse(),
+        DOCUMENT_TEXT_FEATURE: documents,
+        REFERENCE_FEATURE: references,
     }
 
 
-def _first_tokens(ids: tf.RaggedTensor, counts: tf.Tensor) -> tf.RaggedTensor:
+def first_tokens(ids: tf.RaggedTensor, counts: tf.Tensor) -> tf.RaggedTensor:
     """The first `counts[i]` tokens of each row `i` of `ids`."""
     positions = tf.ragged.range(ids.row_lengths())  # [batch, (tokens)]
     return tf.ragged.boolean_mask(ids, positions < tf.expand_dims(counts, 1))

@@ -6,9 +6,11 @@ from textmill.serving.saved_model_scoring import perplexity, window_nll
 
 LM = Family("lm", "unused", gate_metric="perplexity", higher_is_better=False)
 NSP = Family("nsp", "unused", gate_metric="accuracy", higher_is_better=True)
+SUMMARY = Family("sum", "unused", gate_metric="rougeL", higher_is_better=True)
 THRESHOLDS = {
     "max_perplexity": 100.0,
     "min_accuracy": 0.6,
+    "min_rouge_l": 0.2,
     "max_regression": 0.05,
 }
 
@@ -18,6 +20,26 @@ def test_absolute_thresholds():
     assert not blessed and "above the threshold" in reason
     blessed, reason = judge(NSP, {"accuracy": 0.55}, None, THRESHOLDS)
     assert not blessed and "below the threshold min_accuracy" in reason
+    blessed, reason = judge(
+        SUMMARY, {"rougeL": 0.15, "perplexity": 20.0}, None, THRESHOLDS
+    )
+    assert not blessed and "below the threshold min_rouge_l" in reason
+    blessed, reason = judge(
+        SUMMARY, {"rougeL": 0.25, "perplexity": 120.0}, None, THRESHOLDS
+    )
+    assert not blessed and "max_perplexity" in reason
+
+
+def test_rouge_gate_regression():
+    baseline = {"rougeL": 0.30, "perplexity": 20.0}
+    blessed, _ = judge(
+        SUMMARY, {"rougeL": 0.27, "perplexity": 20.0}, baseline, THRESHOLDS
+    )
+    assert not blessed
+    blessed, _ = judge(
+        SUMMARY, {"rougeL": 0.29, "perplexity": 20.0}, baseline, THRESHOLDS
+    )
+    assert blessed
 
 
 def test_regression_against_baseline_follows_metric_direction():

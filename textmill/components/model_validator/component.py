@@ -14,6 +14,7 @@ BASELINE_MODEL_KEY = "baseline_model"
 BLESSING_KEY = "blessing"
 MAX_PERPLEXITY_KEY = "max_perplexity"
 MIN_ACCURACY_KEY = "min_accuracy"
+MIN_ROUGE_L_KEY = "min_rouge_l"
 MAX_REGRESSION_KEY = "max_regression"
 MAX_EVAL_WINDOWS_KEY = "max_eval_windows"
 
@@ -24,6 +25,9 @@ class ModelValidatorSpec(component_spec.ComponentSpec):
     PARAMETERS = {
         MAX_PERPLEXITY_KEY: component_spec.ExecutionParameter(type=float),
         MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
+        MIN_ROUGE_L_KEY: component_spec.ExecutionParameter(
+            type=float, optional=True
+        ),
         MAX_REGRESSION_KEY: component_spec.ExecutionParameter(type=float),
         MAX_EVAL_WINDOWS_KEY: component_spec.ExecutionParameter(type=int),
     }
@@ -64,6 +68,7 @@ class ModelValidator(base_component.BaseComponent):
         baseline_model: the last blessed Model (optional).
         max_perplexity: absolute ceiling on perplexity (> 1).
         min_accuracy: absolute floor on accuracy (0 to 1).
+        min_rouge_l: absolute floor on ROUGE-L F1 (0 to 1).
         max_regression: allowed relative regression (>= 0).
         max_eval_windows: eval batches (windows, pairs) scored; 0 = all.
     """
@@ -78,6 +83,7 @@ class ModelValidator(base_component.BaseComponent):
         baseline_model: channel.BaseChannel | None = None,
         max_perplexity: float = 1e4,
         min_accuracy: float = 0.0,
+        min_rouge_l: float = 0.0,
         max_regression: float = 0.05,
         max_eval_windows: int = 200,
     ):
@@ -85,10 +91,12 @@ class ModelValidator(base_component.BaseComponent):
             raise ValueError(
                 f"max_perplexity must be > 1, got {max_perplexity}."
             )
-        if not 0 <= min_accuracy <= 1:
-            raise ValueError(
-                f"min_accuracy must be in [0, 1], got {min_accuracy}."
-            )
+        for name, value in (
+            ("min_accuracy", min_accuracy),
+            ("min_rouge_l", min_rouge_l),
+        ):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}.")
         if max_regression < 0:
             raise ValueError(
                 f"max_regression must be >= 0, got {max_regression}."
@@ -105,6 +113,7 @@ class ModelValidator(base_component.BaseComponent):
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
                 max_perplexity=float(max_perplexity),
                 min_accuracy=float(min_accuracy),
+                min_rouge_l=float(min_rouge_l),
                 max_regression=float(max_regression),
                 max_eval_windows=int(max_eval_windows),
             )

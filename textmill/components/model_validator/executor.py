@@ -17,6 +17,13 @@ from textmill.families import Family, get_family
 from textmill.serving.model_metadata import read_model_metadata
 
 EVALUATION_FILE = "evaluation.json"
+# (metric, threshold, whether higher is better): limits every candidate
+# that reports the metric must meet, whatever the baseline.
+ABSOLUTE_LIMITS = (
+    ("perplexity", "max_perplexity", False),
+    ("accuracy", "min_accuracy", True),
+    ("rougeL", "min_rouge_l", True),
+)
 
 
 def judge(
@@ -29,24 +36,20 @@ def judge(
 
     Args:
         family: decides which metric is compared with the baseline.
-        candidate: the candidate's metrics (`perplexity` and/or `accuracy`).
+        candidate: the candidate's metrics (any of `ABSOLUTE_LIMITS`'s).
         baseline: the last blessed model's metrics on the same data.
-        thresholds: `max_perplexity`, `min_accuracy`, `max_regression`.
+        thresholds: the `ABSOLUTE_LIMITS` thresholds and `max_regression`.
     """
-    if "perplexity" in candidate and (
-        candidate["perplexity"] > thresholds["max_perplexity"]
-    ):
-        return False, (
-            f"eval perplexity {candidate['perplexity']:.2f} is above the "
-            f"threshold max_perplexity={thresholds['max_perplexity']:g}"
-        )
-    if "accuracy" in candidate and (
-        candidate["accuracy"] < thresholds["min_accuracy"]
-    ):
-        return False, (
-            f"eval accuracy {candidate['accuracy']:.4f} is below the "
-            f"threshold min_accuracy={thresholds['min_accuracy']:g}"
-        )
+    for metric, key, higher_is_better in ABSOLUTE_LIMITS:
+        if metric not in candidate:
+            continue
+        value, limit = candidate[metric], thresholds[key]
+        if value < limit if higher_is_better else value > limit:
+            side = "below" if higher_is_better else "above"
+            return False, (
+                f"eval {metric} {value:.4g} is {side} the threshold "
+                f"{key}={limit:g}"
+            )
     metric = family.gate_metric
     value = candidate[metric]
     margin = thresholds["max_regression"]
@@ -94,8 +97,11 @@ class Executor(base_executor.BaseExecutor):
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         max_batches = exec_properties["max_eval_windows"]
         thresholds = {
-            key: exec_properties[key]
-            for key in ("max_perplexity", "min_accuracy", "max_regression")
+            key: exec_properties.get(key) or 0.0
+            for key in (
+                *(key for _, key, _ in ABSOLUTE_LIMITS),
+                "max_regression",
+            )
         }
         family = get_family(
             read_model_metadata(path_utils.serving_model_path(model.uri))[

@@ -1,0 +1,200 @@
+"""The `summarization` family: a GPT-2 causal LM fine-tuned on
+(document, summary) pairs in the "TL;DR:" prompt format.
+
+Training learns only the summary tokens (`loss_mask`), on one padded row
+per example. Validation generates a greedy summary of every eval document
+through the exported `summarize` signature and scores it against the
+reference with ROUGE (`rouge1`, `rouge2`, `rougeL` F1, the `rouge_score`
+package, stemmed); `rougeL` is the metric compared with the last blessed
+model, and `perplexity` is the summary tokens' perplexity given the
+document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+from rouge_score import rouge_scorer
+
+from textmill.components.eval_windows import split_files
+from textmill.families import causal_lm
+from textmill.pipelines.config import PipelineConfig
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
+from textmill.serving.summarization_export import (
+    SUMMARIZE,
+    SummarizationServing,
+)
+from textmill.trainer.data import prompted_lm_dataset
+from textmill.trainer.models.gpt2 import GPT2_PRESETS
+from textmill.transform.summarization import (  # noqa: F401  (Transform's entry)
+    DOCUMENT_TEXT_FEATURE,
+    LOSS_MASK_FEATURE,
+    REFERENCE_FEATURE,
+    TOKEN_IDS_FEATURE,
+    preprocessing_fn,
+)
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+# Documents summarised per `summarize` call during validation.
+_EVAL_BATCH = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalExample:
+    """One transformed eval example.
+
+    Args:
+        input_ids: prompt and summary ids, without the leading end-of-text.
+        loss_mask: 1 on the summary ids (and their end-of-text).
+        document: the document as ingested.
+        reference: the reference summary as ingested.
+    """
+
+    input_ids: np.ndarray
+    loss_mask: np.ndarray
+    document: str
+    reference: str
+
+
+def transform_config(config: PipelineConfig) -> dict:
+    """Transform's custom_config: the causal LM's vocabulary settings and
+    the longest (prompt + summary) sequence to emit."""
+    preset = GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])
+    return {
+        **causal_lm.transform_config(config),
+        "sequence_length": min(
+            config.train.sequence_length, preset["max_sequence_length"]
+        ),
+    }
+
+
+def train(fn_args) -> None:
+    """Fine-tunes (or trains) a GPT-2 causal LM to summarise."""
+    causal_lm.train_causal_lm(
+        fn_args, prompted_lm_dataset, SummarizationServing
+    )
+
+
+def load_eval_examples(examples, count: int) -> list[EvalExample]:
+    """The first `count` (0 = all) examples of the eval split.
+
+    Raises:
+        ValueError: the eval split holds no example.
+    """
+    spec = {
+        TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64),
+        LOSS_MASK_FEATURE: tf.io.VarLenFeature(tf.int64),
+        DOCUMENT_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+        REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
+    }
+    records = tf.data.TFRecordDataset(
+        split_files(examples, "eval"), compression_type="GZIP"
+    ).take(count or -1)
+    rows = []
+    for record in records.as_numpy_iterator():
+        features = tf.io.parse_single_example(record, spec)
+        rows.append(
+            EvalExample(
+                input_ids=tf.sparse.to_dense(features[TOKEN_IDS_FEATURE])
+                .numpy()
+                .astype(np.int32),
+                loss_mask=tf.sparse.to_dense(features[LOSS_MASK_FEATURE])
+                .numpy()
+                .astype(np.int32),
+                document=features[DOCUMENT_TEXT_FEATURE].numpy().decode(),
+                reference=features[REFERENCE_FEATURE].numpy().decode(),
+            )
+        )
+    if not rows:
+        raise ValueError(f"The eval split of {examples.uri} has no examples.")
+    return rows
+
+
+def rouge(predictions: list[str], references: list[str]) -> dict:
+    """Mean ROUGE-1, -2 and -L F1 of predictions against references."""
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    scores = [
+        scorer.score(reference, prediction)
+        for prediction, reference in zip(predictions, references, strict=True)
+    ]
+    return {
+        name: float(np.mean([score[name].fmeasure for score in scores]))
+        for name in ROUGE_TYPES
+    }
+
+
+def summarize(model_dir: str, documents: list[str], max_new_tokens: int):
+    """Greedy summaries of `documents` by the SavedModel's `summarize`."""
+    signature = tf.saved_model.load(model_dir).signatures[SUMMARIZE]
+    summaries = []
+    for start in range(0, len(documents), _EVAL_BATCH):
+        out = signature(
+            document=tf.constant(documents[start : start + _EVAL_BATCH]),
+            max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+        )
+        summaries.extend(text.decode() for text in out["completion"].numpy())
+    return [summary.strip() for summary in summaries]
+
+
+def _window(example: EvalExample, sequence_length: int, bos_id: int):
+    """`[bos] + input_ids`, padded with 0 to `sequence_length + 1`."""
+    window = np.zeros(sequence_length + 1, np.int32)
+    ids = np.concatenate([[bos_id], example.input_ids])[: sequence_length + 1]
+    window[: len(ids)] = ids
+    return window
+
+
+def summary_perplexity(model_dir: str, rows: list[EvalExample]) -> float:
+    """Perplexity of the reference summaries' tokens given their prompts."""
+    metadata = read_model_metadata(model_dir)
+    logits_fn = SavedModelLogits(model_dir)
+    total, count = 0.0, 0
+    for row in rows:
+        window = _window(row, logits_fn.sequence_length, metadata["eos_id"])
+        nll = window_nll(logits_fn({"token_ids": window[None, :-1]})[0], window)
+        # Label i is input_ids[i]; its loss mask says whether it is summary.
+        weights = np.zeros(len(nll))
+        mask = row.loss_mask[: len(nll)]
+        weights[: len(mask)] = mask
+        total += float((nll * weights).sum())
+        count += int(weights.sum())
+    return float(np.exp(total / max(count, 1)))
+
+
+def evaluate(model_dir: str, examples, max_batches: int) -> dict:
+    """ROUGE of generated summaries and the summaries' perplexity.
+
+    Each summary may be as long as the longest reference (in tokens, end
+    of text included), up to half the context.
+    """
+    rows = load_eval_examples(examples, max_batches)
+    sequence_length = read_model_metadata(model_dir)["sequence_length"]
+    max_new_tokens = min(
+        max(int(row.loss_mask.sum()) for row in rows), sequence_length // 2
+    )
+    predictions = summarize(
+        model_dir, [row.document for row in rows], max_new_tokens
+    )
+    return {
+        **rouge(predictions, [row.reference for row in rows]),
+        "perplexity": summary_perplexity(model_dir, rows),
+        "examples": len(rows),
+        "max_new_tokens": max_new_tokens,
+    }
+
+
+def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
+    """Inputs of the bare network for TFLite parity: eval examples."""
+    metadata = read_model_metadata(model_dir)
+    sequence_length = metadata["sequence_length"]
+    return [
+        {
+            "token_ids": _window(row, sequence_length, metadata["eos_id"])[
+                None, :-1
+            ]
+        }
+        for row in load_eval_examples(examples, count)
+    ]
