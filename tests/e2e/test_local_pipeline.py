@@ -14,35 +14,29 @@ import pytest
 import tensorflow as tf
 
 from textmill.corpus.default_corpus import write_default_corpus
-from textmill.pipelines.config import PipelineConfig, with_overrides
+from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.local import SUMMARY_FILE, run_local
+
+from .smoke_config import smoke_config
 
 pytestmark = pytest.mark.slow
 
 
 def _tiny_config(tmp_path, corpus_pattern, **validation) -> PipelineConfig:
-    base = with_overrides(
-        PipelineConfig(),
-        top={
-            "work_dir": str(tmp_path / "work"),
-            "serving_dir": str(tmp_path / "serving"),
-            # In-process Beam keeps the test quick; `make run` uses the
-            # multi-process default.
-            "beam_pipeline_args": ["--direct_num_workers=1"],
-        },
-        ingest={"input_patterns": [corpus_pattern, str(tmp_path / "bad/*")]},
+    return smoke_config(
+        tmp_path,
+        "distilgpt2",
+        [corpus_pattern, str(tmp_path / "bad/*")],
         tokenizer={"vocab_size": 512},
         train={
             "sequence_length": 32,
-            "batch_size": 8,
             "train_steps": 12,
             "checkpoint_every": 6,
             "eval_steps": 4,
-            "warmup_steps": 2,
         },
+        validation=validation,
         export={"parity_windows": 4},
     )
-    return with_overrides(base, validation=validation)
 
 
 def _write_bad_inputs(directory):

@@ -9,34 +9,17 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_default_corpus
-from textmill.pipelines.config import PipelineConfig, with_overrides
 from textmill.pipelines.local import run_local
+
+from .smoke_config import smoke_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_nsp_run_pushes_pair_scoring_model(tmp_path):
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
-    config = with_overrides(
-        PipelineConfig(),
-        top={
-            "family": "bert_nsp",
-            "work_dir": str(tmp_path / "work"),
-            "serving_dir": str(tmp_path / "serving"),
-            "beam_pipeline_args": ["--direct_num_workers=1"],
-        },
-        ingest={"input_patterns": [corpus]},
-        tokenizer={"vocab_size": 800},
-        train={
-            "preset": "tiny",
-            "sequence_length": 64,
-            "batch_size": 8,
-            "train_steps": 8,
-            "checkpoint_every": 4,
-            "eval_steps": 2,
-            "warmup_steps": 2,
-        },
-        export={"parity_windows": 3},
+    config = smoke_config(
+        tmp_path, "bert_nsp", [corpus], tokenizer={"vocab_size": 800}
     )
     summary = run_local(config)
     assert "error" not in summary, summary.get("error")

@@ -10,10 +10,11 @@ import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_summary_corpus
 from textmill.families.summarization import ROUGE_TYPES
-from textmill.pipelines.config import PipelineConfig, with_overrides
 from textmill.pipelines.local import run_local
 from textmill.serving.summarization_export import SUMMARIZE
 from textmill.transform.summarization import summarization_prompt
+
+from .smoke_config import smoke_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,27 +29,12 @@ def test_summarization_run_pushes_a_summarizer(tmp_path):
     # A record without a summary is counted, not lost silently.
     bad = tmp_path / "corpus" / "bad.jsonl"
     bad.write_text(json.dumps({"text": "A description with no summary."}))
-    config = with_overrides(
-        PipelineConfig(),
-        top={
-            "family": "summarization",
-            "work_dir": str(tmp_path / "work"),
-            "serving_dir": str(tmp_path / "serving"),
-            "beam_pipeline_args": ["--direct_num_workers=1"],
-        },
-        ingest={"input_patterns": [corpus, str(bad)]},
-        tokenizer={"vocab_size": 600},
-        train={
-            "preset": "tiny",
-            "sequence_length": 96,
-            "batch_size": 8,
-            "train_steps": 12,
-            "checkpoint_every": 6,
-            "eval_steps": 2,
-            "warmup_steps": 2,
-        },
+    config = smoke_config(
+        tmp_path,
+        "summarization",
+        [corpus, str(bad)],
+        train={"sequence_length": 96, "train_steps": 12, "checkpoint_every": 6},
         validation={"max_eval_windows": 8},
-        export={"parity_windows": 3},
     )
     summary = run_local(config)
     assert "error" not in summary, summary.get("error")

@@ -1,0 +1,40 @@
+"""The small, quick pipeline configuration every end-to-end test starts
+from; each test overrides what it checks."""
+
+from textmill.pipelines.config import PipelineConfig, with_overrides
+
+
+def smoke_config(tmp_path, family: str, input_patterns, **sections):
+    """A tiny-preset run of `family` under `tmp_path`.
+
+    Args:
+        tmp_path: the test's directory; work/ and serving/ go below it.
+        family: the `--family` value.
+        input_patterns: the ingest file patterns.
+        **sections: fields replaced per section, as in `with_overrides`
+            (e.g. `train={"train_steps": 12}`).
+    """
+    base = with_overrides(
+        PipelineConfig(),
+        top={
+            "family": family,
+            "work_dir": str(tmp_path / "work"),
+            "serving_dir": str(tmp_path / "serving"),
+            # In-process Beam keeps the test quick; `make run` uses the
+            # multi-process default.
+            "beam_pipeline_args": ["--direct_num_workers=1"],
+        },
+        ingest={"input_patterns": list(input_patterns)},
+        tokenizer={"vocab_size": 600},
+        train={
+            "preset": "tiny",
+            "sequence_length": 64,
+            "batch_size": 8,
+            "train_steps": 8,
+            "checkpoint_every": 4,
+            "eval_steps": 2,
+            "warmup_steps": 2,
+        },
+        export={"parity_windows": 3},
+    )
+    return with_overrides(base, **sections)
