@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from textmill.pipelines.config import TrainConfig
+from textmill.trainer import distributed_loop
 from textmill.trainer.distribution import choose_strategy, precision_policy
 from textmill.trainer.loss_plot import plot_history
 
@@ -117,7 +118,10 @@ def fit_resumable(
 
     Training runs as epochs of `checkpoint_every` steps; after each, the
     model and optimizer are backed up, and a restarted run continues from
-    the last finished epoch.
+    the last finished epoch. Under MultiWorkerMirroredStrategy, where Keras
+    3's `model.fit` fails (keras-team/keras#20585), a custom loop
+    (`distributed_loop.fit_distributed`) trains instead; every other
+    strategy uses `model.fit`.
 
     Returns:
         True on the chief (the process that must export).
@@ -135,20 +139,36 @@ def fit_resumable(
         epochs,
         steps_per_epoch,
     )
-    model.fit(
-        train_ds,
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        validation_data=eval_ds,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(ckpt_dir, "backup"), delete_checkpoint=False
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        distributed_loop.fit_distributed(
+            model,
+            train_ds,
+            eval_ds,
+            strategy=strategy,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            checkpoint_dir=os.path.join(
+                ckpt_dir, distributed_loop.CHECKPOINT_SUBDIR
             ),
-            keras.callbacks.CSVLogger(history_path, append=True),
-            keras.callbacks.TensorBoard(fn_args.model_run_dir),
-        ],
-        verbose=2,
-    )
+            history_path=history_path,
+            log_dir=fn_args.model_run_dir,
+            chief=is_chief(strategy),
+        )
+    else:
+        model.fit(
+            train_ds,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            validation_data=eval_ds,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(
+                    os.path.join(ckpt_dir, "backup"), delete_checkpoint=False
+                ),
+                keras.callbacks.CSVLogger(history_path, append=True),
+                keras.callbacks.TensorBoard(fn_args.model_run_dir),
+            ],
+            verbose=2,
+        )
     if not is_chief(strategy):
         return False
     plot_history(
