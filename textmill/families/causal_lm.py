@@ -14,7 +14,10 @@ from textmill.pipelines.config import PipelineConfig
 from textmill.serving.causal_lm_export import (
     CausalLMServing,
     export_causal_lm,
+)
+from textmill.serving.model_formats import (
     network_model_path,
+    preset_model_path,
 )
 from textmill.serving.model_metadata import (
     read_model_metadata,
@@ -24,7 +27,11 @@ from textmill.serving.saved_model_scoring import SavedModelLogits, perplexity
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
 from textmill.trainer.data import DatasetFactory, causal_lm_dataset
-from textmill.trainer.models.gpt2 import GPT2_PRESETS, build_gpt2_causal_lm
+from textmill.trainer.models.gpt2 import (
+    GPT2_PRESETS,
+    build_gpt2_causal_lm,
+    save_gpt2_preset,
+)
 from textmill.transform.causal_lm import (  # noqa: F401  (Transform's entry)
     MERGES_ASSET,
     VOCAB_ASSET,
@@ -113,15 +120,17 @@ def train_causal_lm(
     sequence_length = min(
         hparams.sequence_length, model.backbone.max_sequence_length
     )
+    model_uri = os.path.dirname(fn_args.serving_model_dir)
     export_causal_lm(
         model,
         tft_output,
         fn_args.serving_model_dir,
-        network_model_path(os.path.dirname(fn_args.serving_model_dir)),
+        network_model_path(model_uri),
         sequence_length,
         eos_id,
         serving_class,
     )
+    save_gpt2_preset(model, vocab, preset_model_path(model_uri))
     write_model_metadata(
         fn_args.serving_model_dir,
         {

@@ -15,8 +15,8 @@ import textmill
 from textmill.components.eval_windows import split_files
 from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.causal_lm_export import network_model_path
 from textmill.serving.masked_lm_export import export_masked_lm
+from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import (
     read_model_metadata,
     write_model_metadata,

@@ -15,7 +15,7 @@ import textmill
 from textmill.components.eval_windows import split_files
 from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.causal_lm_export import network_model_path
+from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import write_model_metadata
 from textmill.serving.nsp_export import MODEL_INPUTS, export_next_sentence
 from textmill.serving.saved_model_scoring import SavedModelLogits

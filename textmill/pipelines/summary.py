@@ -15,6 +15,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from textmill.components.text_example_gen import REPORT_FILENAME
+from textmill.serving.model_formats import preset_model_path
 
 _OUTPUT_EVENTS = (
     metadata_store_pb2.Event.OUTPUT,
@@ -94,6 +95,9 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
         )
     if outputs.get("Model"):
         summary["model_artifact"] = outputs["Model"][0].uri
+        preset_dir = preset_model_path(summary["model_artifact"])
+        if tf.io.gfile.isdir(preset_dir):
+            summary["preset_dir"] = preset_dir
     blessings = outputs.get("ModelBlessing", [])
     if blessings:
         evaluation = (

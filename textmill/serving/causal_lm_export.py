@@ -32,6 +32,7 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.serving.model_formats import network_tokenizer_dir
 from textmill.serving.sampling import CausalLMGenerator
 from textmill.serving.sampling.generation_signatures import (
     GenerationSignatures,
@@ -56,19 +57,6 @@ from textmill.transform.causal_lm import (
     TOKEN_IDS_FEATURE,
     VOCAB_ASSET,
 )
-
-NETWORK_FORMAT_DIR = "Format-Network"
-
-
-def network_model_path(model_uri: str) -> str:
-    """Where the bare-network SavedModel lives inside a Model artifact."""
-    return os.path.join(model_uri, NETWORK_FORMAT_DIR)
-
-
-def network_tokenizer_dir(network_dir: str) -> str:
-    """Where the tokenizer files (vocab.txt, merges.txt) lie beside the
-    bare-network SavedModel."""
-    return os.path.join(network_dir, "assets.extra")
 
 
 class CausalLMServing:

@@ -13,7 +13,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from textmill.families import get_family
-from textmill.serving.causal_lm_export import (
+from textmill.serving.model_formats import (
     network_model_path,
     network_tokenizer_dir,
 )

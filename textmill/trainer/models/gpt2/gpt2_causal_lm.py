@@ -6,6 +6,7 @@ import logging
 
 import keras_hub
 
+from textmill.tokenization.bpe_files import BpeFiles, export_hf_bpe
 from textmill.trainer.models.gpt2.gpt2_presets import GPT2_PRESETS
 
 
@@ -50,3 +51,22 @@ def build_gpt2_causal_lm(
         config = dict(GPT2_PRESETS[preset], vocabulary_size=vocabulary_size)
         backbone = keras_hub.models.GPT2Backbone(**config)
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+def save_gpt2_preset(
+    model: keras_hub.models.GPT2CausalLM, vocab: BpeFiles, preset_dir: str
+) -> None:
+    """Writes a trained model as a preset another run fine-tunes from.
+
+    The directory holds the backbone's keras-hub preset and the vocabulary
+    as Hugging Face `vocab.json` + `merges.txt`, the layout `textmill
+    convert gpt2` writes: `--init-from preset_dir` initialises both the
+    tokenizer and the model from it.
+
+    Args:
+        model: the trained causal LM.
+        vocab: the vocabulary it was trained with.
+        preset_dir: directory to write (local or gs://).
+    """
+    model.backbone.save_to_preset(preset_dir)
+    export_hf_bpe(vocab, preset_dir)
