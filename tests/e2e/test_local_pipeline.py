@@ -117,6 +117,24 @@ def test_pushed_model_serves_raw_strings(first_run):
     assert out["completion"].shape == (2,)
 
 
+def test_trained_model_is_a_preset_to_fine_tune_from(first_run):
+    from textmill.tokenization.bpe_files import HF_VOCAB_FILENAME
+    from textmill.trainer.models.gpt2 import build_gpt2_causal_lm
+
+    _, _, summary = first_run
+    preset_dir = summary["preset_dir"]
+    with open(os.path.join(preset_dir, HF_VOCAB_FILENAME)) as f:
+        vocabulary_size = len(json.load(f))
+    model = build_gpt2_causal_lm("tiny", vocabulary_size, init_from=preset_dir)
+    served = tf.saved_model.load(summary["serving_model_dir"])
+    logits_from_ids = served.signatures["logits_from_ids"]
+    length = logits_from_ids.structured_input_signature[1]["token_ids"].shape[1]
+    ids = (np.arange(length, dtype=np.int32) * 7 % vocabulary_size)[None]
+    expected = logits_from_ids(token_ids=tf.constant(ids))["logits"].numpy()
+    got = model({"token_ids": ids, "padding_mask": np.ones_like(ids, bool)})
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-4)
+
+
 def test_rerun_with_same_inputs_is_cached(first_run):
     tmp_path, config, summary = first_run
     versions = os.listdir(tmp_path / "serving" / "distilgpt2")
@@ -198,3 +216,70 @@ def test_training_resumes_after_kill(first_run, tmp_path):
     assert os.path.exists(
         tmp_path / "out" / "model" / "Format-Serving" / "saved_model.pb"
     )
+
+
+def test_two_workers_train_and_the_chief_exports(first_run, tmp_path):
+    """run_fn on a two-worker cluster (TF_CONFIG, MultiWorkerMirrored):
+    both workers train, only the chief exports, and its model serves."""
+    import portpicker
+
+    _, config, _ = first_run
+    custom = {
+        "family": config.family,
+        "train": dict(
+            dataclasses.asdict(config.train), train_steps=6, checkpoint_every=3
+        ),
+        "checkpoint_root": str(tmp_path / "checkpoints"),
+    }
+    cluster = {
+        "worker": [f"localhost:{portpicker.pick_unused_port()}" for _ in "ab"]
+    }
+    workers = []
+    for index in range(2):
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+            CUDA_VISIBLE_DEVICES="",
+        )
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(
+                        os.path.dirname(__file__), "trainer_worker.py"
+                    ),
+                    config.pipeline_root,
+                    str(tmp_path / f"worker{index}"),
+                    json.dumps(custom),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    try:
+        logs = [worker.communicate(timeout=600)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log[-3000:]
+    # (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy.)
+    assert "AllReduceStrategy, 2 replica(s)" in logs[0], logs[0][-3000:]
+    # The multi-worker loop's checkpoints, written by the chief.
+    (run_dir,) = glob.glob(str(tmp_path / "checkpoints" / "*"))
+    assert glob.glob(os.path.join(run_dir, "loop", "ckpt-2.index"))
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        assert len(f.read().splitlines()) == 3  # header and 2 epochs
+    exported = tmp_path / "worker0" / "model" / "Format-Serving"
+    assert not (tmp_path / "worker1" / "model").exists()
+    model = tf.saved_model.load(str(exported))
+    out = model.signatures["generate"](
+        prompt=tf.constant(["Return the"]),
+        max_new_tokens=tf.constant(4, tf.int32),
+    )
+    assert out["completion"].shape == (1,)

@@ -2,11 +2,13 @@
 
 Usage: python trainer_worker.py PIPELINE_ROOT OUT_DIR CONFIG_JSON
 
-Used by the resume test, which kills this process mid-training.
+Used by the resume test, which kills this process mid-training, and by the
+two-worker test, which starts it once per worker with TF_CONFIG set.
 """
 
 import glob
 import json
+import logging
 import os
 import sys
 
@@ -64,4 +66,5 @@ def main(pipeline_root: str, out_dir: str, custom_config: dict) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, force=True)
     main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
