@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 import tensorflow_transform as tft
 
@@ -98,24 +97,17 @@ def train_causal_lm(
             ("eval", fn_args.eval_files),
         )
     }
-    with strategy.scope():
-        model = build_gpt2_causal_lm(
+    model = training.compile_and_fit(
+        lambda: build_gpt2_causal_lm(
             hparams.preset, vocab_size, init_from=hparams.init_from
-        )
-        model.compile(
-            optimizer=training.optimizer(hparams),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            weighted_metrics=["sparse_categorical_accuracy"],
-        )
-    chief = training.fit_resumable(
-        model,
+        ),
         datasets["train"],
-        datasets["eval"].take(hparams.eval_steps),
+        datasets["eval"],
         hparams,
         fn_args,
         strategy,
     )
-    if not chief:
+    if model is None:
         return
     sequence_length = min(
         hparams.sequence_length, model.backbone.max_sequence_length

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -153,26 +152,22 @@ def train(fn_args) -> None:
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    with strategy.scope():
+    def build_model() -> LongformerMaskedLM:
         if hparams.init_from:
-            backbone = LongformerBackbone.from_preset(hparams.init_from)
-        else:
-            backbone = LongformerBackbone(**config)
-        model = LongformerMaskedLM(backbone)
-        model.compile(
-            optimizer=training.optimizer(hparams),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            weighted_metrics=["sparse_categorical_accuracy"],
-        )
-    chief = training.fit_resumable(
-        model,
+            return LongformerMaskedLM(
+                LongformerBackbone.from_preset(hparams.init_from)
+            )
+        return LongformerMaskedLM(LongformerBackbone(**config))
+
+    model = training.compile_and_fit(
+        build_model,
         dataset(fn_args.train_files, repeat=True),
-        dataset(fn_args.eval_files, repeat=False).take(hparams.eval_steps),
+        dataset(fn_args.eval_files, repeat=False),
         hparams,
         fn_args,
         strategy,
     )
-    if not chief:
+    if model is None:
         return
     export_masked_lm(
         model,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -90,25 +89,20 @@ def train(fn_args) -> None:
             )
         )
 
-    with strategy.scope():
+    def build_model() -> BertNextSentencePredictor:
         if hparams.init_from:
-            model = BertNextSentencePredictor.from_preset(hparams.init_from)
-        else:
-            model = BertNextSentencePredictor(BertBackbone(**config))
-        model.compile(
-            optimizer=training.optimizer(hparams),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["sparse_categorical_accuracy"],
-        )
-    chief = training.fit_resumable(
-        model,
+            return BertNextSentencePredictor.from_preset(hparams.init_from)
+        return BertNextSentencePredictor(BertBackbone(**config))
+
+    model = training.compile_and_fit(
+        build_model,
         dataset(fn_args.train_files, repeat=True),
-        dataset(fn_args.eval_files, repeat=False).take(hparams.eval_steps),
+        dataset(fn_args.eval_files, repeat=False),
         hparams,
         fn_args,
         strategy,
     )
-    if not chief:
+    if model is None:
         return
     # The packed length Transform produced.
     length = tft_output.transformed_feature_spec()[MODEL_INPUTS[0]].shape[0]

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -83,6 +84,47 @@ def optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
         weight_decay=train.weight_decay,
         global_clipnorm=1.0,
     )
+
+
+def compile_and_fit(
+    build_model: Callable[[], keras.Model],
+    train_ds: tf.data.Dataset,
+    eval_ds: tf.data.Dataset,
+    train: TrainConfig,
+    fn_args,
+    strategy: tf.distribute.Strategy,
+) -> keras.Model | None:
+    """Builds a model that outputs logits in the strategy's scope, compiles
+    it (AdamW, sparse cross-entropy, accuracy weighted by any sample
+    weights) and fits it with `fit_resumable`.
+
+    Args:
+        build_model: makes the untrained (or preset-initialised) model.
+        train_ds: repeating training batches.
+        eval_ds: the eval split; its first `train.eval_steps` batches are
+            evaluated after each epoch.
+        train, fn_args, strategy: as `fit_resumable`.
+
+    Returns:
+        The trained model on the chief (which exports it); None on the
+        other workers.
+    """
+    with strategy.scope():
+        model = build_model()
+        model.compile(
+            optimizer=optimizer(train),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=["sparse_categorical_accuracy"],
+        )
+    chief = fit_resumable(
+        model,
+        train_ds,
+        eval_ds.take(train.eval_steps),
+        train,
+        fn_args,
+        strategy,
+    )
+    return model if chief else None
 
 
 def checkpoint_dir(checkpoint_root: str, fn_args, train: TrainConfig) -> str:
