@@ -199,13 +199,14 @@ def test_training_resumes_after_kill(first_run, tmp_path):
     before = _history_epochs(str(tmp_path / "checkpoints"))
     assert 2 <= len(before) < 8, before
 
-    subprocess.run(
+    resumed = subprocess.run(
         command,
-        check=True,
         timeout=600,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    assert resumed.returncode == 0, resumed.stdout[-5000:]
     epochs = _history_epochs(str(tmp_path / "checkpoints"))
     # The restarted run went on from the last checkpoint instead of starting
     # over (epoch 0 appears once), and finished all 8 epochs.

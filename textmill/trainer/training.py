@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from textmill.pipelines.config import TrainConfig
 from textmill.trainer import distributed_loop
+from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
 from textmill.trainer.loss_plot import plot_history
 
@@ -203,9 +204,7 @@ def fit_resumable(
             epochs=epochs,
             validation_data=eval_ds,
             callbacks=[
-                keras.callbacks.BackupAndRestore(
-                    os.path.join(ckpt_dir, "backup"), delete_checkpoint=False
-                ),
+                AtomicBackupAndRestore(os.path.join(ckpt_dir, "backup")),
                 keras.callbacks.CSVLogger(history_path, append=True),
                 keras.callbacks.TensorBoard(fn_args.model_run_dir),
             ],
