@@ -126,9 +126,10 @@ def rouge(predictions: list[str], references: list[str]) -> dict:
     }
 
 
-def summarize(model_dir: str, documents: list[str], max_new_tokens: int):
-    """Greedy summaries of `documents` by the SavedModel's `summarize`."""
-    signature = tf.saved_model.load(model_dir).signatures[SUMMARIZE]
+def summarize(model, documents: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy summaries of `documents` by a loaded SavedModel's
+    `summarize` signature."""
+    signature = model.signatures[SUMMARIZE]
     summaries = []
     for start in range(0, len(documents), _EVAL_BATCH):
         out = signature(
@@ -147,13 +148,13 @@ def _window(example: EvalExample, sequence_length: int, bos_id: int):
     return window
 
 
-def summary_perplexity(model_dir: str, rows: list[EvalExample]) -> float:
+def summary_perplexity(
+    logits_fn: SavedModelLogits, rows: list[EvalExample], bos_id: int
+) -> float:
     """Perplexity of the reference summaries' tokens given their prompts."""
-    metadata = read_model_metadata(model_dir)
-    logits_fn = SavedModelLogits(model_dir)
     total, count = 0.0, 0
     for row in rows:
-        window = _window(row, logits_fn.sequence_length, metadata["eos_id"])
+        window = _window(row, logits_fn.sequence_length, bos_id)
         nll = window_nll(logits_fn({"token_ids": window[None, :-1]})[0], window)
         # Label i is input_ids[i]; its loss mask says whether it is summary.
         weights = np.zeros(len(nll))
@@ -171,16 +172,20 @@ def evaluate(model_dir: str, examples, max_batches: int) -> dict:
     of text included), up to half the context.
     """
     rows = load_eval_examples(examples, max_batches)
-    sequence_length = read_model_metadata(model_dir)["sequence_length"]
+    metadata = read_model_metadata(model_dir)
     max_new_tokens = min(
-        max(int(row.loss_mask.sum()) for row in rows), sequence_length // 2
+        max(int(row.loss_mask.sum()) for row in rows),
+        metadata["sequence_length"] // 2,
     )
+    model = tf.saved_model.load(model_dir)
     predictions = summarize(
-        model_dir, [row.document for row in rows], max_new_tokens
+        model, [row.document for row in rows], max_new_tokens
     )
     return {
         **rouge(predictions, [row.reference for row in rows]),
-        "perplexity": summary_perplexity(model_dir, rows),
+        "perplexity": summary_perplexity(
+            SavedModelLogits(model_dir, model), rows, metadata["eos_id"]
+        ),
         "examples": len(rows),
         "max_new_tokens": max_new_tokens,
     }

@@ -16,10 +16,12 @@ class SavedModelLogits:
 
     Args:
         model_dir: the SavedModel directory.
+        loaded: that SavedModel, when the caller has loaded it already.
     """
 
-    def __init__(self, model_dir: str):
-        self._fn = tf.saved_model.load(model_dir).signatures[LOGITS_FROM_IDS]
+    def __init__(self, model_dir: str, loaded=None):
+        loaded = loaded or tf.saved_model.load(model_dir)
+        self._fn = loaded.signatures[LOGITS_FROM_IDS]
         self.input_specs = self._fn.structured_input_signature[1]
         first = next(iter(self.input_specs.values()))
         self.sequence_length = int(first.shape[1])

@@ -20,12 +20,15 @@ LOSS_MASK_FEATURE = "loss_mask"
 DatasetFactory = Callable[..., tf.data.Dataset]
 
 
-def documents_as_ragged(features: dict) -> tf.RaggedTensor:
-    """The batch's token ids as a RaggedTensor [batch, None] (int32)."""
-    ids = features[TOKEN_IDS_FEATURE]
-    if isinstance(ids, tf.sparse.SparseTensor):
-        ids = tf.RaggedTensor.from_sparse(ids)
-    return tf.cast(ids, tf.int32)
+def documents_as_ragged(
+    features: dict, name: str = TOKEN_IDS_FEATURE
+) -> tf.RaggedTensor:
+    """A VarLen int feature of the batch (the token ids by default) as a
+    RaggedTensor [batch, None] (int32)."""
+    values = features[name]
+    if isinstance(values, tf.sparse.SparseTensor):
+        values = tf.RaggedTensor.from_sparse(values)
+    return tf.cast(values, tf.int32)
 
 
 def pack_documents(
@@ -126,9 +129,16 @@ def causal_lm_dataset(
         file_patterns, data_accessor, schema, repeat=repeat, seed=seed
     ).map(documents_as_ragged)
     windows = pack_documents(documents, sequence_length, bos_id)
+    return _batched(windows, batch_size, repeat=repeat, seed=seed)
+
+
+def _batched(
+    rows: tf.data.Dataset, batch_size: int, *, repeat: bool, seed: int
+) -> tf.data.Dataset:
+    """Full batches of rows, shuffled when training (`repeat`)."""
     if repeat:
-        windows = windows.shuffle(1024, seed=seed)
-    return windows.batch(batch_size, drop_remainder=True).prefetch(
+        rows = rows.shuffle(1024, seed=seed)
+    return rows.batch(batch_size, drop_remainder=True).prefetch(
         tf.data.AUTOTUNE
     )
 
@@ -151,7 +161,7 @@ def pad_prompted_examples(
         mask, so only target tokens are learned.
     """
     ids = documents_as_ragged(features)
-    mask = documents_as_ragged({TOKEN_IDS_FEATURE: features[LOSS_MASK_FEATURE]})
+    mask = documents_as_ragged(features, LOSS_MASK_FEATURE)
     bos = tf.fill([ids.nrows(), 1], tf.constant(bos_id, tf.int32))
     shape = [None, sequence_length + 1]
     ids = tf.concat([bos, ids], axis=1)
@@ -205,8 +215,4 @@ def prompted_lm_dataset(
         )
         .unbatch()
     )
-    if repeat:
-        rows = rows.shuffle(1024, seed=seed)
-    return rows.batch(batch_size, drop_remainder=True).prefetch(
-        tf.data.AUTOTUNE
-    )
+    return _batched(rows, batch_size, repeat=repeat, seed=seed)
