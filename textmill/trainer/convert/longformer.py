@@ -44,7 +44,7 @@ _GLOBAL_PROJECTIONS = {
 
 
 def convert_longformer(
-    hf_dir: str, out_dir: str, max_global_tokens: int = 64
+    hf_dir: str, out_dir: str, max_global_tokens: int | None = None
 ) -> str:
     """Converts a Hugging Face Longformer checkpoint into a keras-hub preset.
 
@@ -52,8 +52,9 @@ def convert_longformer(
         hf_dir: directory with `config.json` and `model.safetensors`,
             `tf_model.h5` or `pytorch_model.bin` (see `hf_checkpoint`).
         out_dir: preset directory to write (created if needed).
-        max_global_tokens: static bound on global tokens per sequence for
-            the converted backbone.
+        max_global_tokens: `None` (the default: any number of global
+            tokens, as Hugging Face) or a static bound on global tokens per
+            sequence for the converted backbone (see `LongformerBackbone`).
 
     Returns:
         `out_dir`.
@@ -80,7 +81,7 @@ def convert_roberta_to_longformer(
     out_dir: str,
     max_positions: int = 4096,
     attention_window: int = 512,
-    max_global_tokens: int = 64,
+    max_global_tokens: int | None = None,
 ) -> str:
     """Turns a Hugging Face RoBERTa checkpoint into a Longformer preset.
 
@@ -95,7 +96,8 @@ def convert_roberta_to_longformer(
         out_dir: preset directory to write.
         max_positions: longest sequence of the new model.
         attention_window: even two-sided local attention window.
-        max_global_tokens: static bound on global tokens per sequence.
+        max_global_tokens: `None` (any number of global tokens) or a static
+            bound on global tokens per sequence.
 
     Returns:
         `out_dir`.
@@ -254,7 +256,7 @@ def _load_backbone(
         for hf, ours in _ATTENTION_PROJECTIONS.items():
             dense = getattr(attention, ours)
             _load_dense(dense, weights, name + "attention.self." + hf)
-        if backbone.max_global_tokens:
+        if backbone.max_global_tokens != 0:
             for hf, source in global_sources.items():
                 dense = getattr(attention, _GLOBAL_PROJECTIONS[hf])
                 _load_dense(dense, weights, name + "attention.self." + source)

@@ -68,9 +68,13 @@ class LongformerBackbone(Backbone):
         intermediate_dim: int. Width of each feed-forward block.
         attention_window: int or list of ints (one per layer). Even two-sided
             local attention window. Defaults to `512`.
-        max_global_tokens: int. Static bound on the number of global tokens
-            per sequence; further tokens marked `2` attend locally. `0`
-            removes global attention. Defaults to `64`.
+        max_global_tokens: `None` or int. `None` (the default) sizes the
+            global attention from each batch, so any number of tokens may be
+            global (the model then runs without XLA). An int is a static
+            bound per sequence, for XLA / TPU training and fixed-shape
+            exports: a sequence with more global tokens raises an error, or
+            outputs NaN where no check can run (XLA, TFLite); `0` removes
+            global attention. See `LongformerSelfAttention`.
         dropout: float. Dropout rate for embeddings, attention probabilities
             and residual branches. Defaults to `0.1`.
         max_sequence_length: int. Longest supported input (the position table
@@ -107,7 +111,7 @@ class LongformerBackbone(Backbone):
         hidden_dim: int,
         intermediate_dim: int,
         attention_window: int | list[int] = 512,
-        max_global_tokens: int = 64,
+        max_global_tokens: int | None = None,
         dropout: float = 0.1,
         max_sequence_length: int = 4096,
         pad_token_id: int = 1,

@@ -19,8 +19,9 @@ class LongformerEncoderLayer(keras.layers.Layer):
         num_heads: int. Number of attention heads.
         intermediate_dim: int. Width of the feed-forward block.
         attention_window: int. Even two-sided window of the local attention.
-        max_global_tokens: int. Static bound on global tokens per sequence,
-            see `LongformerSelfAttention`.
+        max_global_tokens: `None` (global slots sized from each batch) or
+            an int static bound on global tokens per sequence, see
+            `LongformerSelfAttention`. Defaults to `None`.
         dropout: float. Dropout rate on attention probabilities and on the
             two residual branches.
         layer_norm_epsilon: float. Layer norm epsilon. Defaults to `1e-5`.
@@ -47,7 +48,7 @@ class LongformerEncoderLayer(keras.layers.Layer):
         num_heads: int,
         intermediate_dim: int,
         attention_window: int,
-        max_global_tokens: int = 64,
+        max_global_tokens: int | None = None,
         dropout: float = 0.0,
         layer_norm_epsilon: float = 1e-5,
         kernel_initializer="glorot_uniform",

@@ -96,22 +96,34 @@ class LongformerSelfAttention(keras.layers.Layer):
     are then skewed into `2h + 1` diagonals and back), this computes 3hn
     instead of 4hn query-key products, makes no skewed or diagonalised
     copies, and needs no strided slices (whose gradients are slow on CPU);
-    every shape is static for a static input length (XLA, TPUs, JAX).
+    with a static bound on global tokens, every shape is static for a static
+    input length (XLA, TPUs, JAX).
 
-    Global tokens are found from the mask. To keep shapes static their
-    number per sequence is bounded by `max_global_tokens`: the first
-    `max_global_tokens` positions marked global (by position) get global
-    attention; later ones are treated as local tokens. With
-    `max_global_tokens=0` there is no global attention at all (and no global
-    projections).
+    Global tokens are found from the mask and occupy `g` slots:
+
+    - `max_global_tokens=None` (the default): `g` is the largest number of
+      global tokens of any sequence in the batch, found at each call, so any
+      number of tokens may be global, as in Hugging Face, and a batch with
+      one global token pays for one slot. `g` is then a data-dependent
+      dimension, which XLA cannot compile: the layer sets
+      `supports_jit = False` (Keras then runs it without XLA, on every
+      backend) and raises a `ValueError` if traced by `jax.jit` directly.
+    - `max_global_tokens=k`: `k` static slots, for XLA / TPU training and
+      fixed-shape exports. A sequence with more than `k` global tokens is an
+      error: the TensorFlow backend raises `InvalidArgumentError` at run
+      time (also from a SavedModel), eager backends raise `ValueError`, and
+      where no check can run (XLA, TFLite, `jax.jit`) that sequence's output
+      is NaN, never a silently different answer. `k = 0` removes global
+      attention (and its projections).
 
     Args:
         num_heads: int. Number of attention heads; must divide the hidden
             size.
         attention_window: int. Even, positive window size `w`: each token
             sees `w // 2` tokens on each side (and itself).
-        max_global_tokens: int. Static bound on the number of global tokens
-            per sequence (see above). Defaults to `64`.
+        max_global_tokens: `None` or int. `None` sizes the global slots from
+            each batch; an int is a static bound on the number of global
+            tokens per sequence (see above). Defaults to `None`.
         dropout: float. Dropout rate on the attention probabilities.
         kernel_initializer: initializer for the projection kernels.
         bias_initializer: initializer for the projection biases.
@@ -140,7 +152,7 @@ class LongformerSelfAttention(keras.layers.Layer):
         self,
         num_heads: int,
         attention_window: int,
-        max_global_tokens: int = 64,
+        max_global_tokens: int | None = None,
         dropout: float = 0.0,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -157,10 +169,13 @@ class LongformerSelfAttention(keras.layers.Layer):
                 "two-sided window size). Received: "
                 f"attention_window={attention_window!r}; pass e.g. 512."
             )
-        if max_global_tokens < 0:
+        if max_global_tokens is not None and (
+            not isinstance(max_global_tokens, int) or max_global_tokens < 0
+        ):
             raise ValueError(
-                "`max_global_tokens` must be >= 0. Received: "
-                f"max_global_tokens={max_global_tokens}."
+                "`max_global_tokens` must be None (global slots sized from "
+                "each batch) or an int >= 0 (a static bound). Received: "
+                f"max_global_tokens={max_global_tokens!r}."
             )
         self.num_heads = num_heads
         self.attention_window = attention_window
@@ -168,6 +183,12 @@ class LongformerSelfAttention(keras.layers.Layer):
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        # Slots sized from the data are a dynamic dimension XLA cannot take.
+        self.supports_jit = max_global_tokens is not None
+
+    @property
+    def _has_global(self) -> bool:
+        return self.max_global_tokens != 0
 
     def _projection(self, name, hidden_dim):
         return keras.layers.Dense(
@@ -187,7 +208,7 @@ class LongformerSelfAttention(keras.layers.Layer):
             )
         self._head_dim = hidden_dim // self.num_heads
         names = ["query_dense", "key_dense", "value_dense"]
-        if self.max_global_tokens:
+        if self._has_global:
             names += ["global_query_dense", "global_key_dense"]
             names += ["global_value_dense"]
         for name in names + ["output_dense"]:
@@ -213,6 +234,70 @@ class LongformerSelfAttention(keras.layers.Layer):
             x, (ops.shape(x)[0], -1, self.num_heads * self._head_dim)
         )
 
+    def _num_slots(self, counts):
+        """The number of global slots `g` for a batch.
+
+        Args:
+            counts: int `(batch,)`, the global tokens of each sequence.
+
+        Returns:
+            The static bound; else the batch's largest count (at least 1,
+            so no tensor has an empty axis): a scalar tensor on TensorFlow,
+            whose graphs take data-dependent shapes, a Python int elsewhere.
+
+        Raises:
+            ValueError: slots sized from the data under `jax.jit`.
+        """
+        if self.max_global_tokens is not None:
+            return self.max_global_tokens
+        num_slots = ops.maximum(ops.max(counts), 1)
+        if keras.backend.backend() == "tensorflow":
+            return num_slots
+        try:
+            return int(ops.convert_to_numpy(num_slots))
+        except Exception as error:  # a traced value, e.g. under jax.jit
+            raise ValueError(
+                f"{self.name}: `max_global_tokens=None` sizes the global "
+                "slots from the data, which a compiled (traced) function "
+                "cannot do. Build the model with an int `max_global_tokens` "
+                "(a static bound) to compile it, or run it eagerly."
+            ) from error
+
+    def _check_bound(self, counts):
+        """Raises where it can if a sequence has more global tokens than
+        the static bound (see the class docstring for where it cannot).
+
+        Args:
+            counts: int `(batch,)`, the global tokens of each sequence.
+
+        Raises:
+            ValueError: on an eager backend, a count over the bound.
+        """
+        message = (
+            f"{self.name}: a sequence has more tokens marked global (2 in "
+            "the padding mask) than `max_global_tokens="
+            f"{self.max_global_tokens}`, the static bound this model was "
+            "built with. Mark fewer tokens global, or build the model with "
+            "`max_global_tokens=None` (slots sized from each batch) or a "
+            "larger bound."
+        )
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.debugging.assert_less_equal(
+                counts,
+                self.max_global_tokens,
+                message=message + " Global tokens per sequence:",
+                summarize=16,
+            )
+            return
+        try:
+            counts = ops.convert_to_numpy(counts)
+        except Exception:  # traced (jax.jit): the NaN output is the signal
+            return
+        if counts.max(initial=0) > self.max_global_tokens:
+            raise ValueError(f"{message} Received counts: {counts.tolist()}.")
+
     def _global_layout(self, mask):
         """Locates the global tokens.
 
@@ -220,12 +305,14 @@ class LongformerSelfAttention(keras.layers.Layer):
             `is_global` `(batch, length)` bool, the tokens given global
             attention; `positions` `(batch, g)` their positions in order
             (0 for empty slots); `slot_valid` `(batch, g)` bool;
-            `slot_of_token` `(batch, length)`, each global token's slot.
+            `slot_of_token` `(batch, length)`, each global token's slot;
+            `counts` `(batch,)`, the tokens marked global per sequence.
         """
-        num_slots = self.max_global_tokens
         marked = ops.equal(mask, 2)
         # 1-based running count of marked tokens, (batch, length).
         rank = ops.cumsum(ops.cast(marked, "int32"), axis=1)
+        counts = rank[:, -1]
+        num_slots = self._num_slots(counts)
         is_global = ops.logical_and(marked, rank <= num_slots)
         slots = ops.arange(1, num_slots + 1, dtype="int32")
         # hits[b, s, i]: token i is global and holds slot s, (batch, g, length).
@@ -236,7 +323,7 @@ class LongformerSelfAttention(keras.layers.Layer):
         positions = ops.argmax(ops.cast(hits, "int32"), axis=-1)
         slot_valid = ops.any(hits, axis=-1)
         slot_of_token = ops.clip(rank - 1, 0, num_slots - 1)
-        return is_global, positions, slot_valid, slot_of_token
+        return is_global, positions, slot_valid, slot_of_token, counts
 
     def _softmax(self, scores, bias, training):
         # Scores and mask in float32, probabilities back in the compute dtype.
@@ -250,15 +337,18 @@ class LongformerSelfAttention(keras.layers.Layer):
         length = ops.shape(hidden_states)[1]
         mask = ops.cast(attention_mask, "int32")
         is_padding = ops.equal(mask, 0)
-        if self.max_global_tokens:
-            is_global, positions, slot_valid, slot_of_token = (
+        if self._has_global:
+            is_global, positions, slot_valid, slot_of_token, counts = (
                 self._global_layout(mask)
             )
             is_local_key = ops.logical_and(
                 ops.logical_not(is_padding), ops.logical_not(is_global)
             )
         else:
+            counts = ops.sum(ops.cast(ops.equal(mask, 2), "int32"), axis=1)
             is_local_key = ops.logical_not(is_padding)
+        if self.max_global_tokens is not None:
+            self._check_bound(counts)
 
         query = self.query_dense(hidden_states)
         query = query * ops.cast(1.0 / math.sqrt(self._head_dim), query.dtype)
@@ -271,7 +361,7 @@ class LongformerSelfAttention(keras.layers.Layer):
         values = _with_neighbours(self._blocks(value, half), axis=2)
         bias = self._local_bias(is_local_key, half)
 
-        if self.max_global_tokens:
+        if self._has_global:
             # Every block also sees the global tokens (local projections).
             keys = self._append_global(keys, key, positions)
             values = self._append_global(values, value, positions)
@@ -279,7 +369,7 @@ class LongformerSelfAttention(keras.layers.Layer):
             # (batch, g) -> (batch, blocks, half, g)
             global_bias = ops.broadcast_to(
                 global_bias[:, None, None, :],
-                (*ops.shape(bias)[:3], self.max_global_tokens),
+                (*ops.shape(bias)[:3], ops.shape(positions)[1]),
             )
             bias = ops.concatenate([bias, global_bias], axis=-1)
 
@@ -293,7 +383,7 @@ class LongformerSelfAttention(keras.layers.Layer):
         )
         context = self._unpad(self._merge_heads(context), length)
 
-        if self.max_global_tokens:
+        if self._has_global:
             global_context = self._global_context(
                 hidden_states, positions, is_padding, training
             )
@@ -305,7 +395,13 @@ class LongformerSelfAttention(keras.layers.Layer):
         context = ops.where(
             is_padding[:, :, None], ops.zeros_like(context), context
         )
-        return self.output_dense(context)
+        output = self.output_dense(context)
+        if self.max_global_tokens is not None:
+            # A sequence over the bound outputs NaN wherever the check above
+            # cannot stop the run (XLA, TFLite, jax.jit).
+            over = (counts > self.max_global_tokens)[:, None, None]
+            output = ops.where(over, float("nan"), output)
+        return output
 
     def _blocks(self, x, half):
         """`(batch, length, hidden)` -> `(batch, heads, blocks, half, d)`.
@@ -375,7 +471,7 @@ class LongformerSelfAttention(keras.layers.Layer):
         # (batch, heads, g, head_dim) -> (batch, heads, blocks, g, head_dim)
         chosen = ops.broadcast_to(
             chosen[:, :, None],
-            (*ops.shape(blocks)[:3], self.max_global_tokens, self._head_dim),
+            (*ops.shape(blocks)[:3], ops.shape(positions)[1], self._head_dim),
         )
         return ops.concatenate([blocks, chosen], axis=3)
 
