@@ -8,6 +8,15 @@ Signatures:
         `<s>` token's final hidden state (it has global attention).
     logits_from_ids(token_ids, padding_mask: int32[1, L]) -> logits
         [1, L, vocab]: the bare network, the graph TFLite converts.
+        `padding_mask` is 0 for padding, 1 for a token, 2 for a token with
+        global attention (`<s>` always has it).
+
+Global tokens: a model built with `max_global_tokens=None` (the default)
+sizes its global attention from each input, so the signatures, and the
+TFLite model, take any number of tokens marked 2. A model built with a static
+bound keeps it: an input with more global tokens fails in the SavedModel
+(`InvalidArgumentError` naming `max_global_tokens`) and gives NaN logits in
+TFLite, whose converter drops run-time checks.
 """
 
 from __future__ import annotations
@@ -143,15 +152,47 @@ class MaskedLMServing:
         return {"embedding": tf.cast(hidden[:, 0], tf.float32)}
 
     def logits_from_ids(self, token_ids, padding_mask) -> dict:
-        positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis, :]
-        logits = self.model(
-            {
-                "token_ids": token_ids,
-                "padding_mask": padding_mask,
-                "mask_positions": positions,
-            }
-        )
-        return {"logits": tf.cast(logits, tf.float32)}
+        return logits_from_ids(self.model, token_ids, padding_mask)
+
+
+def logits_from_ids(model, token_ids, padding_mask) -> dict:
+    """Logits at every position of a `[1, L]` input, see the module doc."""
+    positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis, :]
+    logits = model(
+        {
+            "token_ids": token_ids,
+            "padding_mask": padding_mask,
+            "mask_positions": positions,
+        }
+    )
+    return {"logits": tf.cast(logits, tf.float32)}
+
+
+def _ids_spec(sequence_length: int) -> list[tf.TensorSpec]:
+    return [
+        tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids"),
+        tf.TensorSpec([1, sequence_length], tf.int32, name="padding_mask"),
+    ]
+
+
+def export_network(model, network_dir: str, sequence_length: int) -> None:
+    """Writes the bare network's `logits_from_ids`, the TFLite source.
+
+    Args:
+        model: a LongformerMaskedLM.
+        network_dir: the SavedModel directory to write.
+        sequence_length: the fixed input length `L`.
+    """
+    network = keras.export.ExportArchive()
+    network.track(model)
+    network.add_endpoint(
+        LOGITS_FROM_IDS,
+        lambda token_ids, padding_mask: logits_from_ids(
+            model, token_ids, padding_mask
+        ),
+        _ids_spec(sequence_length),
+    )
+    network.write_out(network_dir, verbose=False)
 
 
 def export_masked_lm(
@@ -174,20 +215,14 @@ def export_masked_lm(
     """
     serving = MaskedLMServing(model, tft_output, sequence_length, special_ids)
     text = [tf.TensorSpec([None], tf.string, name="text")]
-    ids = [
-        tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids"),
-        tf.TensorSpec([1, sequence_length], tf.int32, name="padding_mask"),
-    ]
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(serving.tft_layer)
     archive.track(serving.tokenizer)
     archive.add_endpoint(FILL_MASK, serving.fill_mask, text)
     archive.add_endpoint(EMBED, serving.embed, text)
-    archive.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
+    archive.add_endpoint(
+        LOGITS_FROM_IDS, serving.logits_from_ids, _ids_spec(sequence_length)
+    )
     archive.write_out(export_dir, verbose=False)
-
-    network = keras.export.ExportArchive()
-    network.track(model)
-    network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
-    network.write_out(network_dir, verbose=False)
+    export_network(model, network_dir, sequence_length)

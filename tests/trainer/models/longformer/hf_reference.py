@@ -1,11 +1,16 @@
 """Writes random Hugging Face Longformer/RoBERTa checkpoints and outputs.
 
-Run as `TF_USE_LEGACY_KERAS=1 python hf_reference.py OUT_DIR` (the TF classes
-of `transformers` need Keras 2, so never in the Keras 3 test process). For
-every case it writes `OUT_DIR/<case>/` (a `save_pretrained()` checkpoint) and
-`OUT_DIR/<case>.npz` with the inputs, the last hidden states and, for masked
-LMs, the logits. Checkpoint formats vary by case: `tf_model.h5`,
-TF-named `model.safetensors`, and PyTorch-named `model.safetensors`.
+Run as `TF_USE_LEGACY_KERAS=1 python hf_reference.py OUT_DIR [--real-size]`
+(the TF classes of `transformers` need Keras 2, so never in the Keras 3 test
+process). For every case it writes `OUT_DIR/<case>/` (a `save_pretrained()`
+checkpoint) and `OUT_DIR/<case>.npz` with the inputs, the last hidden states
+and, for masked LMs, the logits. Checkpoint formats vary by case:
+`tf_model.h5`, TF-named `model.safetensors`, and PyTorch-named
+`model.safetensors`.
+
+`--real-size` also writes `OUT_DIR/real_size/`, a narrow Longformer at the
+real window (512) and length (4,096), and `OUT_DIR/real_<case>.npz` for each
+of `REAL_SIZE_CASES`.
 """
 
 import json
@@ -203,13 +208,60 @@ def run_roberta(out_dir, rng):
     )
 
 
-def main(out_dir):
+def _spread(rng, count, length):
+    """`count` sorted global positions: `<s>`, the last token, the rest."""
+    inner = rng.choice(np.arange(1, length - 1), count - 2, replace=False)
+    return sorted([0, length - 1, *inner.tolist()])
+
+
+# name -> (row lengths, padded length, global positions per row): the real
+# window with real lengths, padding, and more global tokens than a bound.
+REAL_SIZE_CASES = {
+    "4096_start_global": ([4096], 4096, lambda rng: [[0]]),
+    "2500_3_global_301_padding": (
+        [2199, 2500],
+        2500,
+        lambda rng: [[0, 1000, 2198], [0]],
+    ),
+    "3000_100_global": ([3000], 3000, lambda rng: [list(range(100))]),
+    "4096_200_global": ([4096], 4096, lambda rng: [_spread(rng, 200, 4096)]),
+}
+
+
+def run_real_size(out_dir, rng):
+    """One narrow, 2-layer Longformer at window 512, run on every case."""
+    config = longformer_config(512, 2)
+    config.max_position_embeddings = 4096 + PAD + 1
+    model = TFLongformerModel(config)
+    model(np.zeros((1, 2), np.int32))
+    randomize(model, rng)
+    model.save_pretrained(os.path.join(out_dir, "real_size"))
+    for name, (lengths, total, globals_of) in REAL_SIZE_CASES.items():
+        token_ids, attention, global_mask = make_inputs(
+            rng, lengths, total, globals_of(rng)
+        )
+        outputs = model(
+            token_ids,
+            attention_mask=attention,
+            global_attention_mask=global_mask,
+        )
+        np.savez(
+            os.path.join(out_dir, f"real_{name}.npz"),
+            token_ids=token_ids,
+            padding_mask=attention * (global_mask + 1),
+            hidden=outputs.last_hidden_state.numpy(),
+        )
+
+
+def main(out_dir, real_size):
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
     for name, spec in CASES.items():
         run_longformer(out_dir, name, spec, rng)
     run_roberta(out_dir, rng)
+    if real_size:
+        run_real_size(out_dir, rng)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--real-size" in sys.argv[2:])

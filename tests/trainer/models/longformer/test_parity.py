@@ -2,7 +2,9 @@
 
 `hf_reference.py` builds random HF models in a separate process (the TF
 classes of `transformers` need legacy Keras) and dumps their outputs; here
-the checkpoints are converted and our outputs compared.
+the checkpoints are converted and our outputs compared. The real-size cases
+(window 512, up to 4,096 tokens, up to 200 global tokens) are slow; the one
+reference process computes them only when a slow test of this module runs.
 """
 
 import json
@@ -14,6 +16,7 @@ import keras_hub
 import numpy as np
 import pytest
 
+from textmill.pipelines.cli import main as textmill_cli
 from textmill.trainer.convert.longformer import (
     TOKENIZER_ASSET_DIR,
     convert_longformer,
@@ -33,20 +36,37 @@ LONGFORMER_CASES = [
     "pt_safetensors_scattered",
     "base_model_globals",
 ]
+# Must match `REAL_SIZE_CASES` in hf_reference.py.
+REAL_SIZE_CASES = [
+    "4096_start_global",
+    "2500_3_global_301_padding",
+    "3000_100_global",
+    "4096_200_global",
+]
 TOLERANCE = 1e-4
 
 
+def _runs_slow_tests_here(session) -> bool:
+    return any(
+        item.get_closest_marker("slow") and str(item.path) == __file__
+        for item in session.items
+    )
+
+
 @pytest.fixture(scope="session")
-def hf_reference(tmp_path_factory):
+def hf_reference(request, tmp_path_factory):
     """Directory of HF checkpoints and `<case>.npz` reference outputs."""
     out_dir = tmp_path_factory.mktemp("hf_reference")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    real_size = (
+        ["--real-size"] if _runs_slow_tests_here(request.session) else []
+    )
     done = subprocess.run(
-        [sys.executable, HF_SCRIPT, str(out_dir)],
+        [sys.executable, HF_SCRIPT, str(out_dir), *real_size],
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return out_dir
@@ -140,3 +160,30 @@ def test_converter_reports_mismatched_config(hf_reference, tmp_path):
     os.symlink(source / "tf_model.h5", broken / "tf_model.h5")
     with pytest.raises(ValueError, match="intermediate.dense.weight"):
         convert_longformer(str(broken), str(tmp_path / "out"))
+
+
+@pytest.fixture(scope="module")
+def real_size_preset(hf_reference, tmp_path_factory):
+    """The real-size checkpoint, converted by `textmill convert longformer`."""
+    out_dir = str(tmp_path_factory.mktemp("real_size") / "preset")
+    source = str(hf_reference / "real_size")
+    assert textmill_cli(["convert", "longformer", source, out_dir]) == 0
+    return out_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REAL_SIZE_CASES)
+def test_real_size_matches_hf(real_size_preset, hf_reference, case):
+    # Window 512 at real lengths, padding, and more global tokens than any
+    # static bound the model used to have (64).
+    expected = np.load(hf_reference / f"real_{case}.npz")
+    backbone = keras_hub.models.Backbone.from_preset(real_size_preset)
+    assert backbone.max_global_tokens is None
+    hidden = backbone.predict(
+        {
+            "token_ids": expected["token_ids"],
+            "padding_mask": expected["padding_mask"],
+        },
+        verbose=0,
+    )
+    np.testing.assert_allclose(hidden, expected["hidden"], atol=TOLERANCE)
