@@ -13,7 +13,8 @@ documents. It writes:
   `model.safetensors`, laid out like the hub's `gpt2` checkpoint (bare
   `GPT2Model` names, causal-mask buffers included), with the tokenizer files;
 - `OUT_DIR/reference.npz`: right-padded token ids, their padding mask and
-  HF's logits; greedy prompts and HF's greedy continuations.
+  HF's logits; a packed window of all 1,024 positions and its logits;
+  greedy prompts and HF's greedy continuations.
 """
 
 import gzip
@@ -36,6 +37,8 @@ END_OF_TEXT = "<|endoftext|>"
 # Rows of the logits batch, right-padded to the longest.
 LOGIT_LENGTHS = (48, 31, 9)
 GREEDY_PROMPT_LENGTHS = (7, 16)
+# GPT-2's context: the model has as many positions, and one window fills it.
+POSITIONS = 1024
 NEW_TOKENS = 20
 
 
@@ -112,6 +115,16 @@ def padded_batch(tokenizer, documents, lengths):
     return token_ids, mask
 
 
+def packed_window(tokenizer, documents, end_of_text):
+    """`(1, POSITIONS)` ids: documents joined by end-of-text, as in training."""
+    ids = []
+    for document in documents:
+        ids += tokenizer.encode(document).ids + [end_of_text]
+        if len(ids) >= POSITIONS:
+            return np.array([ids[:POSITIONS]], np.int32)
+    raise ValueError(f"the corpus holds fewer than {POSITIONS} tokens")
+
+
 def main(corpus_path, out_dir):
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
@@ -121,7 +134,7 @@ def main(corpus_path, out_dir):
     end_of_text = tokenizer.token_to_id(END_OF_TEXT)
     config = GPT2Config(
         vocab_size=tokenizer.get_vocab_size(),
-        n_positions=128,
+        n_positions=POSITIONS,
         n_embd=64,
         n_layer=2,
         n_head=4,
@@ -137,6 +150,8 @@ def main(corpus_path, out_dir):
 
     token_ids, mask = padded_batch(tokenizer, documents, LOGIT_LENGTHS)
     logits = model(token_ids, attention_mask=mask).logits.numpy()
+    window_ids = packed_window(tokenizer, documents, end_of_text)
+    window_logits = model(window_ids).logits.numpy()
     prompts, continuations = padded_batch(
         tokenizer, documents[3:], GREEDY_PROMPT_LENGTHS
     )
@@ -161,6 +176,8 @@ def main(corpus_path, out_dir):
         token_ids=token_ids,
         padding_mask=mask,
         logits=logits,
+        window_ids=window_ids,
+        window_logits=window_logits,
         prompts=prompts,
         prompt_lengths=np.array(GREEDY_PROMPT_LENGTHS),
         continuations=continuations,

@@ -127,6 +127,23 @@ def test_logits_match_hf(presets, reference, fmt):
     assert np.abs(logits - reference["logits"]).max() <= TOLERANCE
 
 
+def test_full_context_window_matches_hf(presets, reference):
+    """All 1,024 positions (GPT-2's context) of one packed window."""
+    window_ids = reference["window_ids"]
+    assert window_ids.shape == (1, 1024)
+    model = keras_hub.models.GPT2CausalLM.from_preset(
+        presets["safetensors"], preprocessor=None
+    )
+    assert model.backbone.max_sequence_length == 1024
+    logits = model.predict(
+        {"token_ids": window_ids, "padding_mask": np.ones_like(window_ids)},
+        verbose=0,
+    )
+    np.testing.assert_allclose(
+        logits, reference["window_logits"], atol=TOLERANCE
+    )
+
+
 def test_greedy_continuation_matches_hf(presets, reference):
     """Prompts of different lengths in one batch, decoded with the cache."""
     prompts, lengths = reference["prompts"], reference["prompt_lengths"]

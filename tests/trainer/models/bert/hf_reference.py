@@ -1,7 +1,8 @@
 """Writes random Hugging Face BERT checkpoints and their outputs.
 
-Run as `TF_USE_LEGACY_KERAS=1 python hf_reference.py OUT_DIR` (the TF classes
-of `transformers` need Keras 2, so never in the Keras 3 test process). For
+Run as `TF_USE_LEGACY_KERAS=1 python hf_reference.py OUT_DIR [--real-size]`
+(the TF classes of `transformers` need Keras 2, so never in the Keras 3 test
+process). For
 every case it writes `OUT_DIR/<case>/` (a checkpoint with a `vocab.txt`) and
 `OUT_DIR/<case>.npz` with the inputs (padding and segment ids included)
 and the model's outputs: MLM logits at every position and NSP logits
@@ -9,7 +10,8 @@ and the model's outputs: MLM logits at every position and NSP logits
 or the sequence and pooled outputs (`TFBertModel`). Formats vary by case:
 `tf_model.h5`, TF-named `model.safetensors`, and PyTorch-named
 `model.safetensors` (with `gamma`/`beta` layer norm names, as older
-checkpoints have).
+checkpoints have). `--real-size` adds `real_size`: BERT-base's vocabulary
+size (30,522) and 512 positions, run on 512-token pairs, one of them padded.
 """
 
 import os
@@ -29,6 +31,8 @@ from transformers.modeling_tf_pytorch_utils import (
 )
 
 VOCAB = 48
+REAL_VOCAB = 30522  # bert-base-uncased
+REAL_POSITIONS = 512
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CASES = {
     # name: (model class, hidden_act, save format)
@@ -49,15 +53,14 @@ def randomize(model, rng):
         weight.assign(value.astype(np.float32))
 
 
-def make_inputs(rng):
-    """Two pairs of different lengths, padded: `[CLS] A [SEP] B [SEP]`."""
-    total = 14
-    token_ids = np.zeros((2, total), np.int32)
-    segment_ids = np.zeros((2, total), np.int32)
-    attention = np.zeros((2, total), np.int32)
-    for row, (length_a, length_b) in enumerate([(5, 6), (3, 4)]):
-        a = rng.integers(5, VOCAB, length_a)
-        b = rng.integers(5, VOCAB, length_b)
+def make_inputs(rng, vocab=VOCAB, total=14, lengths=((5, 6), (3, 4))):
+    """Pairs of different lengths, padded: `[CLS] A [SEP] B [SEP]`."""
+    token_ids = np.zeros((len(lengths), total), np.int32)
+    segment_ids = np.zeros((len(lengths), total), np.int32)
+    attention = np.zeros((len(lengths), total), np.int32)
+    for row, (length_a, length_b) in enumerate(lengths):
+        a = rng.integers(5, vocab, length_a)
+        b = rng.integers(5, vocab, length_b)
         ids = [2, *a, 3, *b, 3]
         token_ids[row, : len(ids)] = ids
         segment_ids[row, length_a + 2 : len(ids)] = 1
@@ -93,14 +96,24 @@ def save_pytorch_named(model, directory):
     )
 
 
-def run_case(out_dir, name, model_class, activation, fmt, rng):
+def run_case(
+    out_dir,
+    name,
+    model_class,
+    activation,
+    fmt,
+    rng,
+    vocab=VOCAB,
+    positions=20,
+    input_kwargs=None,
+):
     config = BertConfig(
-        vocab_size=VOCAB,
+        vocab_size=vocab,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=64,
-        max_position_embeddings=20,
+        max_position_embeddings=positions,
         type_vocab_size=2,
         hidden_act=activation,
         hidden_dropout_prob=0.0,
@@ -109,7 +122,9 @@ def run_case(out_dir, name, model_class, activation, fmt, rng):
     model = model_class(config)
     model(np.zeros((1, 2), np.int32))
     randomize(model, rng)
-    token_ids, segment_ids, attention = make_inputs(rng)
+    token_ids, segment_ids, attention = make_inputs(
+        rng, vocab, **(input_kwargs or {})
+    )
     outputs = model(
         token_ids, attention_mask=attention, token_type_ids=segment_ids
     )
@@ -130,7 +145,7 @@ def run_case(out_dir, name, model_class, activation, fmt, rng):
         save_pytorch_named(model, directory)
     else:
         model.save_pretrained(directory, safe_serialization=fmt == "tf_st")
-    words = [f"w{i}" for i in range(VOCAB - len(SPECIAL))]
+    words = [f"w{i}" for i in range(vocab - len(SPECIAL))]
     with open(os.path.join(directory, "vocab.txt"), "w") as f:
         f.write("".join(f"{token}\n" for token in SPECIAL + words))
     np.savez(
@@ -142,12 +157,28 @@ def run_case(out_dir, name, model_class, activation, fmt, rng):
     )
 
 
-def main(out_dir):
+def main(out_dir, real_size):
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
     for name, (model_class, activation, fmt) in CASES.items():
         run_case(out_dir, name, model_class, activation, fmt, rng)
+    if real_size:
+        # 3 special tokens + 254 + 255 = 512; the second pair is padded.
+        run_case(
+            out_dir,
+            "real_size",
+            TFBertForPreTraining,
+            "gelu",
+            "pt_st",
+            rng,
+            vocab=REAL_VOCAB,
+            positions=REAL_POSITIONS,
+            input_kwargs={
+                "total": REAL_POSITIONS,
+                "lengths": ((254, 255), (120, 200)),
+            },
+        )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--real-size" in sys.argv[2:])

@@ -46,21 +46,12 @@ REAL_SIZE_CASES = [
 TOLERANCE = 1e-4
 
 
-def _runs_slow_tests_here(session) -> bool:
-    return any(
-        item.get_closest_marker("slow") and str(item.path) == __file__
-        for item in session.items
-    )
-
-
-@pytest.fixture(scope="session")
-def hf_reference(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def hf_reference(runs_slow_tests, tmp_path_factory):
     """Directory of HF checkpoints and `<case>.npz` reference outputs."""
     out_dir = tmp_path_factory.mktemp("hf_reference")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
-    real_size = (
-        ["--real-size"] if _runs_slow_tests_here(request.session) else []
-    )
+    real_size = ["--real-size"] if runs_slow_tests else []
     done = subprocess.run(
         [sys.executable, HF_SCRIPT, str(out_dir), *real_size],
         env=env,
