@@ -87,7 +87,7 @@ class LongformerSelfAttention(keras.layers.Layer):
     block `c` lie in blocks `c - 1`, `c`, `c + 1`, so each query block meets
     `3h` keys: the key blocks concatenated with two rolled copies of
     themselves (the wrapped-around ends are masked), a static band mask
-    dropping the keys farther than `h`, plus the `g = max_global_tokens`
+    dropping the keys farther than `h`, plus the `g` (see below)
     global keys appended to every block. One batched matmul gives scores of
     shape `(batch, heads, n / h, h, 3h + g)`, a single float32 softmax
     normalises local and global keys together, and one batched matmul with
