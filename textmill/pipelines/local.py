@@ -12,7 +12,9 @@ from tfx import v1 as tfx
 
 from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.pipeline import create_pipeline
+from textmill.pipelines.preflight import preflight
 from textmill.pipelines.summary import build_summary
+from textmill.pipelines.work_dir_lock import work_dir_lock
 
 SUMMARY_FILE = "summary.json"
 
@@ -40,9 +42,18 @@ def run_local(config: PipelineConfig) -> dict:
 
     Returns:
         The summary; its "error" key is set when the run failed.
+
+    Raises:
+        ConfigError: before any work, if the config is invalid, an output
+            directory is unwritable or another run holds the work dir.
     """
-    config = absolute_paths(config.validate())
-    os.makedirs(config.work_dir, exist_ok=True)
+    config = absolute_paths(config)
+    preflight(config)
+    with work_dir_lock(config.work_dir):
+        return _run_locked(config)
+
+
+def _run_locked(config: PipelineConfig) -> dict:
     pipeline = create_pipeline(
         config,
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
