@@ -14,6 +14,7 @@ from textmill.pipelines.config import (
     load_config,
     with_overrides,
 )
+from textmill.pipelines.console import default_log_path, quiet_console
 from textmill.pipelines.preflight import preflight
 from textmill.pipelines.vertex_cli import register as register_vertex
 from textmill.serving.serve_cli import register as register_serving
@@ -87,17 +88,31 @@ def _config_from_args(args) -> PipelineConfig:
     ).validate()
 
 
+def _run(config: PipelineConfig, console, log_file: str | None) -> dict:
+    # TFX and TensorFlow load here, inside the quiet console if there is one.
+    from textmill.pipelines.local import run_local
+
+    return run_local(config, console=console, log_file=log_file)
+
+
 def _cmd_run(args) -> int:
     # Configuration errors are reported before TFX and TF load (seconds).
     config = _config_from_args(args)
     preflight(config)
-    from textmill.pipelines.local import SUMMARY_FILE, run_local
+    if args.verbose:
+        summary = _run(config, sys.stderr, None)
+    else:
+        log_file = default_log_path(os.path.abspath(config.work_dir))
+        with quiet_console(log_file) as console:
+            summary = _run(config, console, log_file)
+    from textmill.pipelines.local import SUMMARY_FILE
     from textmill.pipelines.summary import format_summary
 
-    summary = run_local(config)
     print(format_summary(summary))
     work_dir = summary["config"]["work_dir"]
     print(f"  summary: {os.path.join(work_dir, SUMMARY_FILE)}")
+    if summary.get("log_file"):
+        print(f"  log: {summary['log_file']}")
     if summary.get("error"):
         print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
         return 1

@@ -7,10 +7,13 @@ import dataclasses
 import json
 import logging
 import os
+import time
+from typing import TextIO
 
 from tfx import v1 as tfx
 
 from textmill.pipelines.config import PipelineConfig
+from textmill.pipelines.console import component_progress
 from textmill.pipelines.pipeline import create_pipeline
 from textmill.pipelines.preflight import preflight
 from textmill.pipelines.summary import build_summary
@@ -37,8 +40,18 @@ def absolute_paths(config: PipelineConfig) -> PipelineConfig:
     )
 
 
-def run_local(config: PipelineConfig) -> dict:
+def run_local(
+    config: PipelineConfig,
+    console: TextIO | None = None,
+    log_file: str | None = None,
+) -> dict:
     """Runs the pipeline and writes `summary.json` into the work directory.
+
+    Args:
+        config: the pipeline's configuration.
+        console: where a line per component and the training progress go
+            (None: nowhere; the times are in the summary either way).
+        log_file: the run's log file, recorded in the summary.
 
     Returns:
         The summary; its "error" key is set when the run failed.
@@ -50,10 +63,12 @@ def run_local(config: PipelineConfig) -> dict:
     config = absolute_paths(config)
     preflight(config)
     with work_dir_lock(config.work_dir):
-        return _run_locked(config)
+        return _run_locked(config, console, log_file)
 
 
-def _run_locked(config: PipelineConfig) -> dict:
+def _run_locked(
+    config: PipelineConfig, console: TextIO | None, log_file: str | None
+) -> dict:
     pipeline = create_pipeline(
         config,
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -61,11 +76,13 @@ def _run_locked(config: PipelineConfig) -> dict:
         ),
     )
     error = None
-    try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception as e:  # the summary still reports what did happen
-        logging.exception("Pipeline run failed")
-        error = f"{type(e).__name__}: {e}"
+    started = time.monotonic()
+    with component_progress(console, len(pipeline.components)) as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as e:  # the summary still reports what did happen
+            logging.exception("Pipeline run failed")
+            error = f"{type(e).__name__}: {e}"
     try:
         summary = build_summary(config.metadata_path, config.pipeline_name)
     except LookupError as e:
@@ -79,6 +96,9 @@ def _run_locked(config: PipelineConfig) -> dict:
         summary["error"] = error
         summary["pushed"] = False
         summary["not_pushed_reason"] = f"the run failed: {error}"
+    summary["components"] = progress.components
+    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    summary["log_file"] = log_file
     summary["config"] = config.to_dict()
     path = os.path.join(config.work_dir, SUMMARY_FILE)
     tmp = path + ".tmp"
