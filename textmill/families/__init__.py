@@ -34,6 +34,8 @@ class Family:
         target_field: the default field (jsonl) or column (csv) of each
             record's target text, for families that learn (text, target)
             pairs; "" for families that read text alone.
+        presets: the `train.preset` values the family's model accepts,
+            checked before any work starts.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Family:
     higher_is_better: bool
     sentence_pairs: bool = False
     target_field: str = ""
+    presets: tuple[str, ...] = ()
 
     def function(self, name: str) -> Callable:
         """Imports and returns `name` from the family module."""
@@ -52,6 +55,10 @@ class Family:
         return f"{self.module}.preprocessing_fn"
 
 
+# Names of textmill.trainer.models.gpt2.GPT2_PRESETS, kept here so that
+# checking a config imports no model code (a test keeps them equal).
+_GPT2_PRESETS = ("tiny", "distilgpt2", "gpt2")
+
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
@@ -60,12 +67,14 @@ FAMILIES: dict[str, Family] = {
             module="textmill.families.causal_lm",
             gate_metric="perplexity",
             higher_is_better=False,
+            presets=_GPT2_PRESETS,
         ),
         Family(
             name="longformer",
             module="textmill.families.masked_lm",
             gate_metric="accuracy",
             higher_is_better=True,
+            presets=("tiny", "base", "longformer_tiny", "longformer_base_4096"),
         ),
         Family(
             name="bert_nsp",
@@ -73,6 +82,7 @@ FAMILIES: dict[str, Family] = {
             gate_metric="accuracy",
             higher_is_better=True,
             sentence_pairs=True,
+            presets=("tiny", "base", "bert_tiny", "bert_base"),
         ),
         Family(
             name="summarization",
@@ -80,6 +90,7 @@ FAMILIES: dict[str, Family] = {
             gate_metric="rougeL",
             higher_is_better=True,
             target_field="summary",
+            presets=_GPT2_PRESETS,
         ),
     )
 }

@@ -14,6 +14,8 @@ from textmill.pipelines.config import (
     load_config,
     with_overrides,
 )
+from textmill.pipelines.console import default_log_path, quiet_console
+from textmill.pipelines.preflight import preflight
 from textmill.pipelines.vertex_cli import register as register_vertex
 from textmill.serving.serve_cli import register as register_serving
 from textmill.trainer.convert.convert_cli import register as register_convert
@@ -65,8 +67,7 @@ def _config_from_args(args) -> PipelineConfig:
     top = {
         "family": args.family,
         "work_dir": work_dir,
-        "serving_dir": args.serving_dir
-        or (None if args.config else os.path.join(work_dir, "serving")),
+        "serving_dir": args.serving_dir,
         "model_name": args.model_name,
         "beam_pipeline_args": args.beam_arg,
     }
@@ -87,14 +88,31 @@ def _config_from_args(args) -> PipelineConfig:
     ).validate()
 
 
+def _run(config: PipelineConfig, console, log_file: str | None) -> dict:
+    # TFX and TensorFlow load here, inside the quiet console if there is one.
+    from textmill.pipelines.local import run_local
+
+    return run_local(config, console=console, log_file=log_file)
+
+
 def _cmd_run(args) -> int:
-    from textmill.pipelines.local import SUMMARY_FILE, run_local
+    # Configuration errors are reported before TFX and TF load (seconds).
+    config = _config_from_args(args)
+    preflight(config)
+    if args.verbose:
+        summary = _run(config, sys.stderr, None)
+    else:
+        log_file = default_log_path(os.path.abspath(config.work_dir))
+        with quiet_console(log_file) as console:
+            summary = _run(config, console, log_file)
+    from textmill.pipelines.local import SUMMARY_FILE
     from textmill.pipelines.summary import format_summary
 
-    summary = run_local(_config_from_args(args))
     print(format_summary(summary))
     work_dir = summary["config"]["work_dir"]
     print(f"  summary: {os.path.join(work_dir, SUMMARY_FILE)}")
+    if summary.get("log_file"):
+        print(f"  log: {summary['log_file']}")
     if summary.get("error"):
         print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
         return 1
@@ -133,10 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     _COMMANDS.update(register_vertex(subparsers))
     _COMMANDS.update(register_serving(subparsers))
     _COMMANDS.update(register_convert(subparsers))
+    for command in subparsers.choices.values():
+        # `--verbose` also after the command; SUPPRESS keeps the value
+        # given before it.
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log everything (INFO) to the console",
+        )
     return parser
 
 
 _COMMANDS = {"run": _cmd_run, "corpus": _cmd_corpus}
+RESUME_HINT = (
+    " Run the same command again to resume: finished steps are reused from"
+    " the cache and training continues from its last checkpoint."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"textmill: configuration error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"textmill {args.command}: interrupted."
+            + (RESUME_HINT if args.command == "run" else ""),
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

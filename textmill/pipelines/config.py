@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -220,7 +222,8 @@ class PipelineConfig:
     Args:
         family: model family, one of FAMILIES.
         work_dir: pipeline root, metadata and summary live here.
-        serving_dir: models are pushed to serving_dir/model_name/VERSION/.
+        serving_dir: models are pushed to serving_dir/model_name/VERSION/;
+            "" means `work_dir/serving`.
         model_name: name under serving_dir; defaults to the family.
         pipeline_name: TFX pipeline name; defaults to "textmill-" + family
             (with "-" for "_", as Vertex AI names allow [a-z0-9-]).
@@ -229,7 +232,7 @@ class PipelineConfig:
 
     family: str = "distilgpt2"
     work_dir: str = "work"
-    serving_dir: str = "work/serving"
+    serving_dir: str = ""
     model_name: str = ""
     pipeline_name: str = ""
     beam_pipeline_args: tuple[str, ...] = (
@@ -243,6 +246,10 @@ class PipelineConfig:
     export: ExportConfig = ExportConfig()
 
     def __post_init__(self):
+        if not self.serving_dir:
+            object.__setattr__(
+                self, "serving_dir", default_serving_dir(self.work_dir)
+            )
         if not self.model_name:
             object.__setattr__(self, "model_name", self.family)
         if not self.pipeline_name:
@@ -259,6 +266,12 @@ class PipelineConfig:
                 f"{self.family!r} reads text alone; leave target_field empty "
                 "or choose a family that learns (text, target) pairs, such "
                 "as summarization."
+            )
+        presets = FAMILIES[self.family].presets
+        if self.train.preset not in presets:
+            raise ConfigError(
+                f"train.preset={self.train.preset!r} is not a preset of "
+                f"family {self.family!r}; choose one of {', '.join(presets)}."
             )
         for section in (
             self.ingest,
@@ -297,6 +310,19 @@ def default_pipeline_name(family: str) -> str:
     return "textmill-" + family.replace("_", "-")
 
 
+def default_serving_dir(work_dir: str) -> str:
+    return os.path.join(work_dir, "serving")
+
+
+def _derived_fields(config: PipelineConfig) -> dict[str, str]:
+    """Top-level fields whose default follows another field."""
+    return {
+        "serving_dir": default_serving_dir(config.work_dir),
+        "model_name": config.family,
+        "pipeline_name": default_pipeline_name(config.family),
+    }
+
+
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise ConfigError(
@@ -305,8 +331,53 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
         )
 
 
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+}
+
+
+def _typed(name: str, value: Any, hint: Any, default: Any) -> Any:
+    """`value` checked against the field's type hint (numbers widened to
+    float where a float is expected).
+
+    Raises:
+        ConfigError: naming the key, the value received and an example.
+    """
+    optional = typing.get_origin(hint) in (types.UnionType, typing.Union)
+    if optional:
+        if value is None:
+            return None
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    if typing.get_origin(hint) is tuple:
+        items = value if isinstance(value, list | tuple) else (value,)
+        return tuple(
+            _typed(f"{name}[{i}]", item, str, "")
+            for i, item in enumerate(items)
+        )
+    ok = isinstance(value, hint) and not (
+        hint in (int, float) and isinstance(value, bool)
+    )
+    if hint is float and not isinstance(value, bool):
+        # YAML 1.1 reads `1e-3` (no dot) as a string.
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    if not ok:
+        example = f"; e.g. {name}: {default!r}" if default is not None else ""
+        raise ConfigError(
+            f"{name} must be {_TYPE_WORDS.get(hint, hint.__name__)}, got "
+            f"{value!r}{example}."
+        )
+    return value
+
+
 def _build(cls: type, values: Mapping[str, Any], where: str):
-    """Builds dataclass `cls` from a mapping, rejecting unknown keys."""
+    """Builds dataclass `cls` from a mapping, rejecting unknown keys and
+    values of the wrong type."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -314,17 +385,16 @@ def _build(cls: type, values: Mapping[str, Any], where: str):
             f"unknown key(s) {', '.join(unknown)} in {where or 'config'}; "
             f"known keys: {', '.join(sorted(fields))}."
         )
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        default = getattr(cls(), name) if name in fields else None
+        default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}{name} must be a mapping.")
             value = _build(type(default), value, f"{where}{name}.")
-        elif isinstance(default, tuple):
-            value = (
-                tuple(value) if isinstance(value, list | tuple) else (value,)
-            )
+        else:
+            value = _typed(f"{where}{name}", value, hints[name], default)
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -342,10 +412,26 @@ def load_config(path: str) -> PipelineConfig:
     """Reads a YAML file shaped like PipelineConfig.to_dict().
 
     Raises:
-        ConfigError: the file is not a mapping or has unknown keys.
+        ConfigError: the file is missing or unreadable, is not YAML, is not
+            a mapping, or has unknown keys or values of the wrong type.
     """
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--config {path}: no such file; pass the path of a YAML file "
+            "shaped like PipelineConfig (see the README)."
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path}: cannot read it ({e}).") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(
+            f"--config {path}: not valid YAML{line}: "
+            f"{getattr(e, 'problem', None) or e}."
+        ) from None
     if not isinstance(values, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping.")
     return config_from_dict(values)
@@ -357,16 +443,13 @@ def with_overrides(
     """Returns a copy with fields replaced; `sections` maps a section name
     ("train", "ingest", ...) or "top" to the fields to change."""
     merged = config.to_dict()
-    derived = {
-        "model_name": config.family,
-        "pipeline_name": default_pipeline_name(config.family),
-    }
     for section, values in sections.items():
         target = merged if section == "top" else merged[section]
         target.update({k: v for k, v in values.items() if v is not None})
-    if merged["family"] != config.family:
-        # Names derived from the old family follow the new one.
-        for key, value in derived.items():
-            if merged[key] == value:
-                merged[key] = ""
+    # Fields still at the default derived from the old family or work dir
+    # follow the new one, unless set explicitly.
+    explicit = {k for k, v in sections.get("top", {}).items() if v is not None}
+    for key, value in _derived_fields(config).items():
+        if key not in explicit and merged[key] == value:
+            merged[key] = ""
     return config_from_dict(merged)

@@ -7,12 +7,17 @@ import dataclasses
 import json
 import logging
 import os
+import time
+from typing import TextIO
 
 from tfx import v1 as tfx
 
 from textmill.pipelines.config import PipelineConfig
+from textmill.pipelines.console import component_progress
 from textmill.pipelines.pipeline import create_pipeline
+from textmill.pipelines.preflight import preflight
 from textmill.pipelines.summary import build_summary
+from textmill.pipelines.work_dir_lock import work_dir_lock
 
 SUMMARY_FILE = "summary.json"
 
@@ -35,14 +40,35 @@ def absolute_paths(config: PipelineConfig) -> PipelineConfig:
     )
 
 
-def run_local(config: PipelineConfig) -> dict:
+def run_local(
+    config: PipelineConfig,
+    console: TextIO | None = None,
+    log_file: str | None = None,
+) -> dict:
     """Runs the pipeline and writes `summary.json` into the work directory.
+
+    Args:
+        config: the pipeline's configuration.
+        console: where a line per component and the training progress go
+            (None: nowhere; the times are in the summary either way).
+        log_file: the run's log file, recorded in the summary.
 
     Returns:
         The summary; its "error" key is set when the run failed.
+
+    Raises:
+        ConfigError: before any work, if the config is invalid, an output
+            directory is unwritable or another run holds the work dir.
     """
-    config = absolute_paths(config.validate())
-    os.makedirs(config.work_dir, exist_ok=True)
+    config = absolute_paths(config)
+    preflight(config)
+    with work_dir_lock(config.work_dir):
+        return _run_locked(config, console, log_file)
+
+
+def _run_locked(
+    config: PipelineConfig, console: TextIO | None, log_file: str | None
+) -> dict:
     pipeline = create_pipeline(
         config,
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -50,11 +76,13 @@ def run_local(config: PipelineConfig) -> dict:
         ),
     )
     error = None
-    try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception as e:  # the summary still reports what did happen
-        logging.exception("Pipeline run failed")
-        error = f"{type(e).__name__}: {e}"
+    started = time.monotonic()
+    with component_progress(console, len(pipeline.components)) as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as e:  # the summary still reports what did happen
+            logging.exception("Pipeline run failed")
+            error = f"{type(e).__name__}: {e}"
     try:
         summary = build_summary(config.metadata_path, config.pipeline_name)
     except LookupError as e:
@@ -68,6 +96,9 @@ def run_local(config: PipelineConfig) -> dict:
         summary["error"] = error
         summary["pushed"] = False
         summary["not_pushed_reason"] = f"the run failed: {error}"
+    summary["components"] = progress.components
+    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    summary["log_file"] = log_file
     summary["config"] = config.to_dict()
     path = os.path.join(config.work_dir, SUMMARY_FILE)
     tmp = path + ".tmp"

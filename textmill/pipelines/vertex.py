@@ -269,12 +269,17 @@ def _check_cloud_paths(config: PipelineConfig) -> None:
         for i, pattern in enumerate(config.ingest.input_patterns)
     )
     for name, path in paths.items():
-        if path and not path.startswith("gs://"):
-            raise ConfigError(
-                f"{name} is {path!r}, which is not on Cloud Storage, so "
-                "Vertex AI steps cannot read it: copy it to a bucket and "
-                "pass its gs:// path."
-            )
+        require_cloud_path(name, path)
+
+
+def require_cloud_path(name: str, path: str | None) -> None:
+    """Raises ConfigError unless `path` is empty or on Cloud Storage."""
+    if path and not path.startswith("gs://"):
+        raise ConfigError(
+            f"{name} is {path!r}, which is not on Cloud Storage, so "
+            "Vertex AI steps cannot read it: copy it to a bucket and "
+            "pass its gs:// path."
+        )
 
 
 def _runtime_defaults(pipeline: tfx.dsl.Pipeline) -> dict[str, Any]:

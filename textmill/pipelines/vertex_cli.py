@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 
@@ -16,6 +17,8 @@ from textmill.pipelines.config import (
     FAMILIES,
     ConfigError,
     PipelineConfig,
+    TrainConfig,
+    ValidationConfig,
     load_config,
     with_overrides,
 )
@@ -261,6 +264,59 @@ def _cmd_compile(args) -> int:
     return 0
 
 
+# One cron field: numbers, `*`, three-letter month or day names, joined by
+# ranges, steps and lists.
+_CRON_FIELD = re.compile(r"^(\*|\d+|[A-Za-z]{3})([-/,](\*|\d+|[A-Za-z]{3}))*$")
+
+
+def check_cron(cron: str) -> None:
+    """Raises ConfigError unless `cron` is `[TZ=Zone ]m h dom mon dow`."""
+    fields = cron.split()
+    if fields and re.match(r"^(CRON_)?TZ=\S+$", fields[0]):
+        fields = fields[1:]
+    if len(fields) != 5 or not all(map(_CRON_FIELD.match, fields)):
+        raise ConfigError(
+            f"--cron {cron!r} is not a cron schedule: write five fields, "
+            'minute hour day-of-month month day-of-week, e.g. "0 3 * * *" '
+            'or "TZ=Europe/Paris 0 3 * * 1-5".'
+        )
+
+
+def _check_job_args(args) -> None:
+    """The checks `run` and `compile` make, for the flags of a job.
+
+    Raises:
+        ConfigError: naming the flag, the value and the fix.
+    """
+    from textmill.pipelines.vertex import require_cloud_path
+
+    try:
+        with open(args.template, encoding="utf-8") as f:
+            json.load(f)["pipelineSpec"]
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{args.template}: no such pipeline template; write one with "
+            f"`textmill compile ... --output {args.template}`."
+        ) from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(
+            f"{args.template} is not a pipeline template written by "
+            "`textmill compile` (no JSON pipelineSpec)."
+        ) from None
+    if args.train_steps is not None:
+        TrainConfig(train_steps=args.train_steps).validate()
+    thresholds = {
+        name: getattr(args, name)
+        for name in ("max_perplexity", "max_regression")
+        if getattr(args, name) is not None
+    }
+    ValidationConfig(**thresholds).validate()
+    for i, pattern in enumerate(args.data or ()):
+        require_cloud_path(f"--data[{i}]", pattern)
+    if getattr(args, "cron", None) is not None:
+        check_cron(args.cron)
+
+
 def _runtime_parameters(args) -> dict[str, str]:
     """Runtime parameters of this run, as text, from the friendly flags and
     --param (which wins)."""
@@ -284,6 +340,7 @@ def _load_job(args):
         parse_parameter_values,
     )
 
+    _check_job_args(args)
     return load_pipeline_job(
         args.template,
         args.project,

@@ -20,6 +20,7 @@ from textmill.trainer import distributed_loop
 from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
 from textmill.trainer.loss_plot import plot_history
+from textmill.trainer.progress import TrainingProgress
 
 HISTORY_FILE = "history.csv"
 LOSS_PLOT_FILE = "loss_curves.png"
@@ -207,6 +208,7 @@ def fit_resumable(
                 AtomicBackupAndRestore(os.path.join(ckpt_dir, "backup")),
                 keras.callbacks.CSVLogger(history_path, append=True),
                 keras.callbacks.TensorBoard(fn_args.model_run_dir),
+                TrainingProgress(epochs * steps_per_epoch, steps_per_epoch),
             ],
             verbose=2,
         )

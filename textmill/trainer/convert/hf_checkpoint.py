@@ -63,7 +63,10 @@ def read_hf_config(hf_dir: str) -> dict:
     if not os.path.isdir(hf_dir):
         raise FileNotFoundError(
             f"Hugging Face checkpoint directory {hf_dir!r} does not exist; "
-            "pass the directory that `save_pretrained()` wrote."
+            "pass the directory that `save_pretrained()` wrote. textmill "
+            "reads local files only: on a machine with network access, "
+            "`huggingface-cli download MODEL_ID (e.g. distilgpt2) "
+            f"--local-dir {hf_dir}` fetches a Hub model into it."
         )
     path = os.path.join(hf_dir, CONFIG_FILE)
     if not os.path.isfile(path):
