@@ -87,6 +87,13 @@ def _config_from_args(args) -> PipelineConfig:
     ).validate()
 
 
+# `textmill run` exit statuses (README, "Validation gate").
+EXIT_PUSHED = 0
+EXIT_FAILED = 1
+EXIT_CONFIG_ERROR = 2
+EXIT_REFUSED = 3
+
+
 def _cmd_run(args) -> int:
     from textmill.pipelines.local import SUMMARY_FILE, run_local
     from textmill.pipelines.summary import format_summary
@@ -95,10 +102,21 @@ def _cmd_run(args) -> int:
     print(format_summary(summary))
     work_dir = summary["config"]["work_dir"]
     print(f"  summary: {os.path.join(work_dir, SUMMARY_FILE)}")
-    if summary.get("error"):
-        print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
-        return 1
-    return 0
+    if summary["outcome"] == "refused":
+        print(
+            "textmill run: the model was NOT BLESSED and not pushed "
+            f"(exit status {EXIT_REFUSED})",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    if summary["outcome"] == "failed":
+        print(
+            "textmill run FAILED: "
+            f"{summary.get('error') or summary.get('not_pushed_reason')}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_PUSHED
 
 
 def _cmd_corpus(args) -> int:
@@ -151,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except ConfigError as e:
         print(f"textmill: configuration error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG_ERROR
 
 
 if __name__ == "__main__":

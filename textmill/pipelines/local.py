@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 
 from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.pipeline import create_pipeline
-from textmill.pipelines.summary import build_summary
+from textmill.pipelines.summary import build_summary, outcome
 
 SUMMARY_FILE = "summary.json"
 
@@ -68,6 +68,7 @@ def run_local(config: PipelineConfig) -> dict:
         summary["error"] = error
         summary["pushed"] = False
         summary["not_pushed_reason"] = f"the run failed: {error}"
+    summary["outcome"] = outcome(summary)
     summary["config"] = config.to_dict()
     path = os.path.join(config.work_dir, SUMMARY_FILE)
     tmp = path + ".tmp"
