@@ -1,6 +1,8 @@
 """The small, quick pipeline configuration every end-to-end test starts
 from; each test overrides what it checks."""
 
+import os
+
 from textmill.pipelines.config import PipelineConfig, with_overrides
 
 
@@ -38,3 +40,15 @@ def smoke_config(tmp_path, family: str, input_patterns, **sections):
         export={"parity_windows": 3},
     )
     return with_overrides(base, **sections)
+
+
+def assert_refused_by_baseline(summary: dict, tmp_path, baseline: str):
+    """A run whose model the gate refused against its trivial baseline:
+    the reason names the baseline, and nothing was pushed."""
+    assert "error" not in summary, summary.get("error")
+    assert summary["outcome"] == "refused", summary.get("validation")
+    reason = summary["validation"]["reason"]
+    assert f"does not beat the baseline ({baseline}" in reason, reason
+    assert not summary["pushed"]
+    serving = tmp_path / "serving"
+    assert not serving.exists() or not any(os.scandir(serving))

@@ -1,5 +1,6 @@
 """The whole pipeline on LocalDagRunner, as `textmill run` runs it."""
 
+import csv
 import dataclasses
 import glob
 import gzip
@@ -17,7 +18,7 @@ from textmill.corpus.default_corpus import write_default_corpus
 from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.local import SUMMARY_FILE, run_local
 
-from .smoke_config import smoke_config
+from .smoke_config import assert_refused_by_baseline, smoke_config
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +54,58 @@ def _write_bad_inputs(directory):
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def one_step_and_first_run(tmp_path_factory):
+    """A 1-step model on a fresh work dir, then the smoke configuration in
+    the same work dir (ingest and Transform come from the cache)."""
     tmp_path = tmp_path_factory.mktemp("pipeline")
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=120)
     _write_bad_inputs(str(tmp_path / "bad"))
     config = _tiny_config(tmp_path, corpus)
-    return tmp_path, config, run_local(config)
+    one_step = run_local(
+        dataclasses.replace(
+            config, train=dataclasses.replace(config.train, train_steps=1)
+        )
+    )
+    return tmp_path, config, one_step, run_local(config)
+
+
+@pytest.fixture(scope="module")
+def first_run(one_step_and_first_run):
+    tmp_path, config, _, summary = one_step_and_first_run
+    return tmp_path, config, summary
+
+
+def test_one_step_model_is_refused_against_the_baseline(
+    one_step_and_first_run,
+):
+    tmp_path, _, summary, _ = one_step_and_first_run
+    assert_refused_by_baseline(summary, tmp_path, "unigram")
+
+
+def test_smoke_model_beats_the_baseline(first_run):
+    _, _, summary = first_run
+    assert summary["outcome"] == "pushed", summary.get("validation")
+    row = summary["validation"]["metrics"]["perplexity"]
+    assert row["verdict"] == "pass"
+    assert row["candidate"] < row["baseline"] * 0.95
+    assert row["interval_over_baseline"]["low"] > 0
+
+
+def test_last_val_loss_is_the_validators_log_perplexity(first_run):
+    """The training curve's last point and the gate measure the same thing:
+    the same model on the same eval windows."""
+    _, config, summary = first_run
+    (history,) = glob.glob(
+        os.path.join(
+            config.pipeline_root, "Trainer", "model_run", "*", "history.csv"
+        )
+    )
+    with open(history) as f:
+        last = list(csv.DictReader(f))[-1]
+    perplexity = summary["validation"]["candidate"]["perplexity"]
+    assert float(last["val_loss"]) == pytest.approx(
+        np.log(perplexity), rel=0.02
+    )
 
 
 def test_run_pushes_savedmodel_and_tflite(first_run):

@@ -9,19 +9,34 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_default_corpus
+from textmill.pipelines.config import with_overrides
 from textmill.pipelines.local import run_local
 
-from .smoke_config import smoke_config
+from .smoke_config import assert_refused_by_baseline, smoke_config
 
 pytestmark = pytest.mark.slow
 
 
-def test_nsp_run_pushes_pair_scoring_model(tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A 1-step model on a fresh work dir, then the smoke configuration in
+    the same work dir (ingest and Transform come from the cache)."""
+    tmp_path = tmp_path_factory.mktemp("nsp")
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
     config = smoke_config(
         tmp_path, "bert_nsp", [corpus], tokenizer={"vocab_size": 800}
     )
-    summary = run_local(config)
+    one_step = run_local(with_overrides(config, train={"train_steps": 1}))
+    return tmp_path, one_step, run_local(config)
+
+
+def test_one_step_nsp_model_is_refused_against_the_baseline(runs):
+    tmp_path, one_step, _ = runs
+    assert_refused_by_baseline(one_step, tmp_path, "majority class")
+
+
+def test_nsp_run_pushes_pair_scoring_model(runs):
+    _, _, summary = runs
     assert "error" not in summary, summary.get("error")
     assert summary["pushed"], summary
     candidate = summary["validation"]["candidate"]

@@ -10,11 +10,12 @@ import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_summary_corpus
 from textmill.families.summarization import ROUGE_TYPES
+from textmill.pipelines.config import with_overrides
 from textmill.pipelines.local import run_local
 from textmill.serving.summarization_export import SUMMARIZE
 from textmill.transform.summarization import summarization_prompt
 
-from .smoke_config import smoke_config
+from .smoke_config import assert_refused_by_baseline, smoke_config
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,11 @@ DOCUMENT = (
 )
 
 
-def test_summarization_run_pushes_a_summarizer(tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A 1-step model on a fresh work dir, then the smoke configuration in
+    the same work dir (ingest and Transform come from the cache)."""
+    tmp_path = tmp_path_factory.mktemp("summarization")
     corpus = write_summary_corpus(str(tmp_path / "corpus"), max_documents=400)
     # A record without a summary is counted, not lost silently.
     bad = tmp_path / "corpus" / "bad.jsonl"
@@ -36,7 +41,17 @@ def test_summarization_run_pushes_a_summarizer(tmp_path):
         train={"sequence_length": 96, "train_steps": 12, "checkpoint_every": 6},
         validation={"max_eval_windows": 8},
     )
-    summary = run_local(config)
+    one_step = run_local(with_overrides(config, train={"train_steps": 1}))
+    return tmp_path, one_step, run_local(config)
+
+
+def test_one_step_summarizer_is_refused_against_the_baseline(runs):
+    tmp_path, one_step, _ = runs
+    assert_refused_by_baseline(one_step, tmp_path, "Lead-1 / unigram")
+
+
+def test_summarization_run_pushes_a_summarizer(runs):
+    _, _, summary = runs
     assert "error" not in summary, summary.get("error")
     assert summary["ingest"]["skipped"]["missing_field"] == 1, summary["ingest"]
     assert summary["pushed"], summary

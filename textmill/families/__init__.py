@@ -10,6 +10,9 @@ A family module provides:
     transform_config(config) -> dict                   (its custom_config)
     train(fn_args) -> None                             (Trainer, via run_fn)
     evaluate(model_dir, examples, max_batches) -> dict[str, float]
+    baseline(model_dir, examples, max_batches) -> dict[str, float]
+        (a trivial model's metrics on the units `evaluate` scores; both
+        carry per-unit samples, see components/model_validator/gate.py)
     parity_inputs(model_dir, examples, count) -> list[dict[str, np.ndarray]]
 """
 
@@ -29,6 +32,8 @@ class Family:
         module: dotted path of the module with the functions listed above.
         gate_metric: the metric compared with the last blessed model.
         higher_is_better: direction of `gate_metric`.
+        baseline_metric: the metric that must beat the family's trivial
+            baseline ("" = `gate_metric`).
         sentence_pairs: the data is (sentence_a, sentence_b, is_next) pairs
             made by SentencePairGen instead of whole documents.
         target_field: the default field (jsonl) or column (csv) of each
@@ -42,6 +47,7 @@ class Family:
     module: str
     gate_metric: str
     higher_is_better: bool
+    baseline_metric: str = ""
     sentence_pairs: bool = False
     target_field: str = ""
     presets: tuple[str, ...] = ()
@@ -49,6 +55,11 @@ class Family:
     def function(self, name: str) -> Callable:
         """Imports and returns `name` from the family module."""
         return getattr(importlib.import_module(self.module), name)
+
+    @property
+    def baseline_gate_metric(self) -> str:
+        """The metric compared with the trivial baseline."""
+        return self.baseline_metric or self.gate_metric
 
     @property
     def preprocessing_fn(self) -> str:
@@ -74,6 +85,9 @@ FAMILIES: dict[str, Family] = {
             module="textmill.families.masked_lm",
             gate_metric="accuracy",
             higher_is_better=True,
+            # The most frequent token is a strong accuracy baseline early
+            # in training; perplexity tells a model that learned.
+            baseline_metric="perplexity",
             presets=("tiny", "base", "longformer_tiny", "longformer_base_4096"),
         ),
         Family(
@@ -89,6 +103,9 @@ FAMILIES: dict[str, Family] = {
             module="textmill.families.summarization",
             gate_metric="rougeL",
             higher_is_better=True,
+            # Lead-1 ROUGE is reported beside; the gate asks that the
+            # summary tokens are predicted better than by their unigram.
+            baseline_metric="perplexity",
             target_field="summary",
             presets=_GPT2_PRESETS,
         ),

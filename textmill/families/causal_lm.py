@@ -9,6 +9,15 @@ import tensorflow_transform as tft
 
 import textmill
 from textmill.components.eval_windows import load_eval_windows
+from textmill.components.model_validator.baselines import (
+    token_counts,
+    unigram_log_probs,
+)
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    metric_value,
+    samples,
+)
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.causal_lm_export import (
     CausalLMServing,
@@ -22,10 +31,14 @@ from textmill.serving.model_metadata import (
     read_model_metadata,
     write_model_metadata,
 )
-from textmill.serving.saved_model_scoring import SavedModelLogits, perplexity
+from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
-from textmill.trainer.data import DatasetFactory, causal_lm_dataset
+from textmill.trainer.data import (
+    TOKEN_IDS_FEATURE,
+    DatasetFactory,
+    causal_lm_dataset,
+)
 from textmill.trainer.models.gpt2 import (
     GPT2_PRESETS,
     build_gpt2_causal_lm,
@@ -146,14 +159,48 @@ def _windows(model_dir: str, examples, count: int):
     return logits, windows
 
 
+def _perplexity(nll: np.ndarray) -> dict:
+    """Perplexity of per-token NLL [windows, tokens], with per-window
+    samples for the gate's bootstrap."""
+    numerator, denominator = nll.sum(axis=1), np.full(len(nll), nll.shape[1])
+    return {
+        "perplexity": metric_value("perplexity", numerator, denominator),
+        "windows": len(nll),
+        "tokens": int(nll.size),
+        SAMPLES_KEY: samples("perplexity", numerator, denominator),
+    }
+
+
 def evaluate(model_dir: str, examples, max_batches: int) -> dict:
     """Eval perplexity on packed windows, as the Trainer packs them."""
     logits, windows = _windows(model_dir, examples, max_batches)
-    return {
-        "perplexity": perplexity(logits, windows),
-        "windows": len(windows),
-        "tokens": int(windows.shape[0] * (windows.shape[1] - 1)),
-    }
+    return _perplexity(
+        np.stack(
+            [
+                window_nll(logits({"token_ids": w[None, :-1]})[0], w)
+                for w in windows
+            ]
+        )
+    )
+
+
+def baseline(model_dir: str, examples, max_batches: int) -> dict:
+    """A smoothed unigram model of the train split's tokens (end-of-text
+    included, as packed), scored on the windows `evaluate` scores."""
+    metadata = read_model_metadata(model_dir)
+    eos_id = metadata["eos_id"]
+    windows = load_eval_windows(
+        examples, metadata["sequence_length"], eos_id, max_batches
+    )
+    log_probs = unigram_log_probs(
+        token_counts(
+            examples,
+            metadata["vocabulary_size"],
+            TOKEN_IDS_FEATURE,
+            per_record=(eos_id,),
+        )
+    )
+    return {"name": "unigram", **_perplexity(-log_probs[windows[:, 1:]])}
 
 
 def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:

@@ -12,6 +12,15 @@ from tfx_bsl.public import tfxio
 
 import textmill
 from textmill.components.eval_windows import split_files
+from textmill.components.model_validator.baselines import (
+    token_counts,
+    unigram_log_probs,
+)
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    metric_value,
+    samples,
+)
 from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.masked_lm_export import export_masked_lm
@@ -223,10 +232,23 @@ def _eval_windows(model_dir: str, examples, count: int):
     return masked
 
 
+def _masked_metrics(correct: list, nll: list, counts: list) -> dict:
+    """Accuracy and perplexity of per-window sums over masked tokens."""
+    return {
+        "accuracy": metric_value("accuracy", correct, counts),
+        "perplexity": metric_value("perplexity", nll, counts),
+        "masked_tokens": int(np.sum(counts)),
+        SAMPLES_KEY: {
+            **samples("accuracy", correct, counts),
+            **samples("perplexity", nll, counts),
+        },
+    }
+
+
 def evaluate(model_dir: str, examples, max_batches: int) -> dict:
     """Masked-token accuracy and perplexity on masked eval windows."""
     logits_fn = SavedModelLogits(model_dir)
-    correct, nll, total = 0, 0.0, 0
+    correct, nll, counts = [], [], []
     for inputs, padding, positions, labels in _eval_windows(
         model_dir, examples, max_batches
     ):
@@ -239,13 +261,32 @@ def evaluate(model_dir: str, examples, max_batches: int) -> dict:
         picked = logits[positions].astype(np.float64)
         peak = picked.max(-1, keepdims=True)
         log_z = peak[:, 0] + np.log(np.exp(picked - peak).sum(-1))
-        nll += float((log_z - picked[np.arange(len(labels)), labels]).sum())
-        correct += int((picked.argmax(-1) == labels).sum())
-        total += len(labels)
+        nll.append(
+            float((log_z - picked[np.arange(len(labels)), labels]).sum())
+        )
+        correct.append(int((picked.argmax(-1) == labels).sum()))
+        counts.append(len(labels))
+    return _masked_metrics(correct, nll, counts)
+
+
+def baseline(model_dir: str, examples, max_batches: int) -> dict:
+    """The train split's most frequent token at every masked position
+    (accuracy) and its smoothed unigram model (perplexity), on the masked
+    windows `evaluate` scores."""
+    metadata = read_model_metadata(model_dir)
+    counts = token_counts(
+        examples, metadata["vocabulary_size"], TOKEN_IDS_FEATURE
+    )
+    log_probs = unigram_log_probs(counts)
+    top = int(np.argmax(counts))
+    correct, nll, sizes = [], [], []
+    for _, _, _, labels in _eval_windows(model_dir, examples, max_batches):
+        correct.append(int((labels == top).sum()))
+        nll.append(float(-log_probs[labels].sum()))
+        sizes.append(len(labels))
     return {
-        "accuracy": correct / total,
-        "perplexity": float(np.exp(nll / total)),
-        "masked_tokens": total,
+        "name": "most frequent token / unigram",
+        **_masked_metrics(correct, nll, sizes),
     }
 
 

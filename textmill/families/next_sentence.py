@@ -12,6 +12,12 @@ from tfx_bsl.public import tfxio
 
 import textmill
 from textmill.components.eval_windows import split_files
+from textmill.components.model_validator.baselines import majority_label
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    metric_value,
+    samples,
+)
 from textmill.families import preset_config
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import network_model_path
@@ -143,18 +149,36 @@ def _eval_pairs(examples, count: int) -> list[tuple[dict, int]]:
     return pairs
 
 
+def _accuracy(correct: list[int], labels: list[int]) -> dict:
+    ones = np.ones(len(correct))
+    return {
+        "accuracy": metric_value("accuracy", correct, ones),
+        "pairs": len(correct),
+        "positive_fraction": float(np.mean(labels)),
+        SAMPLES_KEY: samples("accuracy", correct, ones),
+    }
+
+
 def evaluate(model_dir: str, examples, max_batches: int) -> dict:
     """NSP accuracy on held-out pairs (half true continuations)."""
     logits_fn = SavedModelLogits(model_dir)
     pairs = _eval_pairs(examples, max_batches)
-    correct = sum(
-        int(logits_fn(inputs)[0].argmax() == label) for inputs, label in pairs
+    return _accuracy(
+        [
+            int(logits_fn(inputs)[0].argmax() == label)
+            for inputs, label in pairs
+        ],
+        [label for _, label in pairs],
     )
-    positives = sum(label for _, label in pairs)
+
+
+def baseline(model_dir: str, examples, max_batches: int) -> dict:
+    """The train split's majority class, on the pairs `evaluate` scores."""
+    majority = majority_label(examples, IS_NEXT_FEATURE)
+    labels = [label for _, label in _eval_pairs(examples, max_batches)]
     return {
-        "accuracy": correct / len(pairs),
-        "pairs": len(pairs),
-        "positive_fraction": positives / len(pairs),
+        "name": f"majority class {majority}",
+        **_accuracy([int(label == majority) for label in labels], labels),
     }
 
 

@@ -13,12 +13,22 @@ document.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import tensorflow as tf
 from rouge_score import rouge_scorer
 
 from textmill.components.eval_windows import split_files
+from textmill.components.model_validator.baselines import (
+    token_counts,
+    unigram_log_probs,
+)
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    metric_value,
+    samples,
+)
 from textmill.families import causal_lm
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
@@ -113,17 +123,48 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
     return rows
 
 
-def rouge(predictions: list[str], references: list[str]) -> dict:
-    """Mean ROUGE-1, -2 and -L F1 of predictions against references."""
+def rouge_scores(
+    predictions: list[str], references: list[str]
+) -> dict[str, list[float]]:
+    """Per-example ROUGE-1, -2 and -L F1 of predictions against
+    references."""
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     scores = [
         scorer.score(reference, prediction)
         for prediction, reference in zip(predictions, references, strict=True)
     ]
     return {
-        name: float(np.mean([score[name].fmeasure for score in scores]))
-        for name in ROUGE_TYPES
+        name: [score[name].fmeasure for score in scores] for name in ROUGE_TYPES
     }
+
+
+def rouge(predictions: list[str], references: list[str]) -> dict:
+    """Mean ROUGE-1, -2 and -L F1 of predictions against references."""
+    return {
+        name: float(np.mean(values))
+        for name, values in rouge_scores(predictions, references).items()
+    }
+
+
+def _rouge_metrics(predictions: list[str], references: list[str]) -> dict:
+    """`rouge`, with per-example samples for the gate's bootstrap."""
+    per_type = rouge_scores(predictions, references)
+    ones = np.ones(len(predictions))
+    metrics: dict = {
+        name: metric_value(name, values, ones)
+        for name, values in per_type.items()
+    }
+    metrics[SAMPLES_KEY] = {
+        key: value
+        for name, values in per_type.items()
+        for key, value in samples(name, values, ones).items()
+    }
+    return metrics
+
+
+def lead_sentence(document: str) -> str:
+    """The document's first sentence (Lead-1)."""
+    return re.split(r"(?<=[.!?])\s+", document.strip(), maxsplit=1)[0]
 
 
 def summarize(model, documents: list[str], max_new_tokens: int) -> list[str]:
@@ -148,46 +189,103 @@ def _window(example: EvalExample, sequence_length: int, bos_id: int):
     return window
 
 
+def _summary_labels(row: EvalExample, sequence_length: int, bos_id: int):
+    """A row's window and the 0/1 weights of its labels (1 on summary
+    tokens within the window)."""
+    window = _window(row, sequence_length, bos_id)
+    # Label i is input_ids[i]; its loss mask says whether it is summary.
+    weights = np.zeros(len(window) - 1)
+    mask = row.loss_mask[: len(weights)]
+    weights[: len(mask)] = mask
+    return window, weights
+
+
+def _perplexity(nll: list[float], counts: list[float]) -> dict:
+    return {
+        "perplexity": metric_value("perplexity", nll, counts),
+        SAMPLES_KEY: samples("perplexity", nll, counts),
+    }
+
+
 def summary_perplexity(
     logits_fn: SavedModelLogits, rows: list[EvalExample], bos_id: int
-) -> float:
-    """Perplexity of the reference summaries' tokens given their prompts."""
-    total, count = 0.0, 0
+) -> dict:
+    """Perplexity of the reference summaries' tokens given their prompts,
+    with per-example samples."""
+    nll, counts = [], []
     for row in rows:
-        window = _window(row, logits_fn.sequence_length, bos_id)
-        nll = window_nll(logits_fn({"token_ids": window[None, :-1]})[0], window)
-        # Label i is input_ids[i]; its loss mask says whether it is summary.
-        weights = np.zeros(len(nll))
-        mask = row.loss_mask[: len(nll)]
-        weights[: len(mask)] = mask
-        total += float((nll * weights).sum())
-        count += int(weights.sum())
-    return float(np.exp(total / max(count, 1)))
+        window, weights = _summary_labels(
+            row, logits_fn.sequence_length, bos_id
+        )
+        losses = window_nll(
+            logits_fn({"token_ids": window[None, :-1]})[0], window
+        )
+        nll.append(float((losses * weights).sum()))
+        counts.append(float(weights.sum()))
+    return _perplexity(nll, counts)
+
+
+def _max_new_tokens(rows: list[EvalExample], sequence_length: int) -> int:
+    """As long as the longest reference (in tokens, end of text included),
+    up to half the context."""
+    return min(
+        max(int(row.loss_mask.sum()) for row in rows), sequence_length // 2
+    )
 
 
 def evaluate(model_dir: str, examples, max_batches: int) -> dict:
-    """ROUGE of generated summaries and the summaries' perplexity.
-
-    Each summary may be as long as the longest reference (in tokens, end
-    of text included), up to half the context.
-    """
+    """ROUGE of generated summaries and the summaries' perplexity."""
     rows = load_eval_examples(examples, max_batches)
     metadata = read_model_metadata(model_dir)
-    max_new_tokens = min(
-        max(int(row.loss_mask.sum()) for row in rows),
-        metadata["sequence_length"] // 2,
-    )
+    max_new_tokens = _max_new_tokens(rows, metadata["sequence_length"])
     model = tf.saved_model.load(model_dir)
     predictions = summarize(
         model, [row.document for row in rows], max_new_tokens
     )
+    metrics = _rouge_metrics(predictions, [row.reference for row in rows])
+    scored = summary_perplexity(
+        SavedModelLogits(model_dir, model), rows, metadata["eos_id"]
+    )
     return {
-        **rouge(predictions, [row.reference for row in rows]),
-        "perplexity": summary_perplexity(
-            SavedModelLogits(model_dir, model), rows, metadata["eos_id"]
-        ),
+        **metrics,
+        "perplexity": scored["perplexity"],
         "examples": len(rows),
         "max_new_tokens": max_new_tokens,
+        SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
+    }
+
+
+def baseline(model_dir: str, examples, max_batches: int) -> dict:
+    """Lead-1 (the document's first sentence) for ROUGE, and a smoothed
+    unigram model of the train split's summary tokens for perplexity, on
+    the examples `evaluate` scores."""
+    rows = load_eval_examples(examples, max_batches)
+    metadata = read_model_metadata(model_dir)
+    log_probs = unigram_log_probs(
+        token_counts(
+            examples,
+            metadata["vocabulary_size"],
+            TOKEN_IDS_FEATURE,
+            mask_feature=LOSS_MASK_FEATURE,
+        )
+    )
+    nll, counts = [], []
+    for row in rows:
+        window, weights = _summary_labels(
+            row, metadata["sequence_length"], metadata["eos_id"]
+        )
+        nll.append(float((-log_probs[window[1:]] * weights).sum()))
+        counts.append(float(weights.sum()))
+    metrics = _rouge_metrics(
+        [lead_sentence(row.document) for row in rows],
+        [row.reference for row in rows],
+    )
+    scored = _perplexity(nll, counts)
+    return {
+        "name": "Lead-1 / unigram",
+        **metrics,
+        "perplexity": scored["perplexity"],
+        SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
     }
 
 

@@ -95,6 +95,14 @@ def _run(config: PipelineConfig, console, log_file: str | None) -> dict:
     return run_local(config, console=console, log_file=log_file)
 
 
+# `textmill run` exit statuses (README, "Validation gate").
+EXIT_PUSHED = 0
+EXIT_FAILED = 1
+EXIT_CONFIG_ERROR = 2
+EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 130
+
+
 def _cmd_run(args) -> int:
     # Configuration errors are reported before TFX and TF load (seconds).
     config = _config_from_args(args)
@@ -113,10 +121,21 @@ def _cmd_run(args) -> int:
     print(f"  summary: {os.path.join(work_dir, SUMMARY_FILE)}")
     if summary.get("log_file"):
         print(f"  log: {summary['log_file']}")
-    if summary.get("error"):
-        print(f"textmill run FAILED: {summary['error']}", file=sys.stderr)
-        return 1
-    return 0
+    if summary["outcome"] == "refused":
+        print(
+            "textmill run: the model was NOT BLESSED and not pushed "
+            f"(exit status {EXIT_REFUSED})",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    if summary["outcome"] == "failed":
+        print(
+            "textmill run FAILED: "
+            f"{summary.get('error') or summary.get('not_pushed_reason')}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_PUSHED
 
 
 def _cmd_corpus(args) -> int:
@@ -183,14 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except ConfigError as e:
         print(f"textmill: configuration error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG_ERROR
     except KeyboardInterrupt:
         print(
             f"textmill {args.command}: interrupted."
             + (RESUME_HINT if args.command == "run" else ""),
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

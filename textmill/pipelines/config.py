@@ -162,9 +162,17 @@ class ValidationConfig:
         min_accuracy: absolute floor on eval accuracy (families that
             report one: masked-token accuracy, NSP accuracy).
         min_rouge_l: absolute floor on eval ROUGE-L F1 (summarization).
-        max_regression: the candidate may be worse than the last blessed
-            model by at most this fraction (0.05 = 5 %).
-        max_eval_windows: packed eval windows scored (0 = all).
+        max_regression: the candidate's gate metric may be worse than the
+            last blessed model's by at most this fraction (0.05 = 5 %); it
+            is refused only when the whole `confidence` interval of the
+            paired bootstrap is worse than that.
+        max_eval_windows: eval units scored: packed windows (causal and
+            masked LM), pairs (NSP) or examples (summarization); 0 = all.
+            The Trainer's val_loss is measured on the same units.
+        min_baseline_gain: the candidate must beat the family's trivial
+            baseline (unigram, most frequent token, majority class) by this
+            relative gain, and with confidence.
+        confidence: level of the paired-bootstrap intervals.
     """
 
     max_perplexity: float = 1e4
@@ -172,6 +180,8 @@ class ValidationConfig:
     min_rouge_l: float = 0.0
     max_regression: float = 0.05
     max_eval_windows: int = 200
+    min_baseline_gain: float = 0.05
+    confidence: float = 0.95
 
     def validate(self) -> None:
         if self.max_perplexity <= 1:
@@ -185,10 +195,16 @@ class ValidationConfig:
                     f"validation.{name} must be in [0, 1], got "
                     f"{getattr(self, name)}."
                 )
-        if self.max_regression < 0:
+        for name in ("max_regression", "min_baseline_gain"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"validation.{name} must be >= 0, got "
+                    f"{getattr(self, name)}."
+                )
+        if not 0 < self.confidence < 1:
             raise ConfigError(
-                f"validation.max_regression must be >= 0, got "
-                f"{self.max_regression}."
+                f"validation.confidence must be in (0, 1), got "
+                f"{self.confidence}; 0.95 is the default."
             )
 
 

@@ -16,7 +16,7 @@ from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.console import component_progress
 from textmill.pipelines.pipeline import create_pipeline
 from textmill.pipelines.preflight import preflight
-from textmill.pipelines.summary import build_summary
+from textmill.pipelines.summary import build_summary, outcome
 from textmill.pipelines.work_dir_lock import work_dir_lock
 
 SUMMARY_FILE = "summary.json"
@@ -99,6 +99,7 @@ def _run_locked(
     summary["components"] = progress.components
     summary["wall_seconds"] = round(time.monotonic() - started, 1)
     summary["log_file"] = log_file
+    summary["outcome"] = outcome(summary)
     summary["config"] = config.to_dict()
     path = os.path.join(config.work_dir, SUMMARY_FILE)
     tmp = path + ".tmp"

@@ -179,6 +179,8 @@ def create_pipeline(
             "family": config.family,
             "train": dataclasses.asdict(config.train),
             "checkpoint_root": config.checkpoint_root,
+            # val_loss on the units ModelValidator scores.
+            "eval_units": config.validation.max_eval_windows,
             # Cached Trainer runs are reused only by the same textmill.
             "textmill_version": textmill.__version__,
             **overrides.trainer_custom_config,
@@ -200,6 +202,8 @@ def create_pipeline(
         min_rouge_l=config.validation.min_rouge_l,
         max_regression=config.validation.max_regression,
         max_eval_windows=config.validation.max_eval_windows,
+        min_baseline_gain=config.validation.min_baseline_gain,
+        confidence=config.validation.confidence,
     )
     tflite = TFLiteExport(
         model=trainer.outputs["model"],

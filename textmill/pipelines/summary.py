@@ -135,6 +135,55 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
     return summary
 
 
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _gain(row: dict, key: str) -> str:
+    gain = row.get(f"gain_over_{key}")
+    if gain is None:
+        return ""
+    interval = row.get(f"interval_over_{key}")
+    text = f" ({gain:+.1%}"
+    if interval:
+        text += (
+            f", {interval['level']:.0%} interval "
+            f"[{interval['low']:+.1%}, {interval['high']:+.1%}]"
+        )
+    return text + ")"
+
+
+def format_metric_row(row: dict, baseline_name: str | None = None) -> str:
+    """One metric of the gate's table: candidate, baseline and last
+    blessed model with the candidate's gains and their intervals, the
+    thresholds applied and the metric's verdict."""
+    thresholds = ", ".join(
+        f"{key}={value:g}" for key, value in row["thresholds"].items()
+    )
+    named = f" ({baseline_name})" if baseline_name else ""
+    return (
+        f"candidate {_number(row['candidate'])}; baseline{named} "
+        f"{_number(row['baseline'])}{_gain(row, 'baseline')}; last blessed "
+        f"{_number(row['last_blessed'])}{_gain(row, 'last_blessed')}"
+        + (f"; {thresholds}" if thresholds else "")
+        + f": {row['verdict']}"
+    )
+
+
+def outcome(summary: dict) -> str:
+    """The run's outcome: "pushed", "refused" (the gate did not bless the
+    model) or "failed" (the run stopped before a verdict, or the push
+    failed)."""
+    if summary.get("error"):
+        return "failed"
+    if summary.get("pushed"):
+        return "pushed"
+    validation = summary.get("validation")
+    if validation and not validation.get("blessed"):
+        return "refused"
+    return "failed"
+
+
 def format_summary(summary: dict) -> str:
     """A few human-readable lines for the end of `textmill run`."""
     lines = [f"textmill run {summary['run_id']} of {summary['pipeline']}"]
@@ -163,8 +212,12 @@ def format_summary(summary: dict) -> str:
         metrics = ", ".join(
             f"{name} {value:.4g}"
             for name, value in sorted(validation["candidate"].items())
+            if isinstance(value, int | float)
         )
         lines.append(f"  eval metrics: {metrics}")
+        baseline = (validation.get("baseline") or {}).get("name")
+        for name, row in sorted((validation.get("metrics") or {}).items()):
+            lines.append(f"  {name}: {format_metric_row(row, baseline)}")
     for variant, info in (
         (summary.get("tflite") or {}).get("variants") or {}
     ).items():

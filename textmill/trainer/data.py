@@ -135,10 +135,12 @@ def causal_lm_dataset(
 def _batched(
     rows: tf.data.Dataset, batch_size: int, *, repeat: bool, seed: int
 ) -> tf.data.Dataset:
-    """Full batches of rows, shuffled when training (`repeat`)."""
+    """Batches of rows: full and shuffled when training (`repeat`); in
+    order, the last one partial, when evaluating, so every eval row the
+    validator scores is in val_loss too."""
     if repeat:
         rows = rows.shuffle(1024, seed=seed)
-    return rows.batch(batch_size, drop_remainder=True).prefetch(
+    return rows.batch(batch_size, drop_remainder=repeat).prefetch(
         tf.data.AUTOTUNE
     )
 

@@ -30,14 +30,27 @@ def read_history(history_csv: str) -> dict[str, list[float]]:
     }
 
 
-def plot_history(history_csv: str, png_path: str) -> None:
-    """Plots `loss` and `val_loss` per epoch from a CSVLogger file."""
+def plot_history(
+    history_csv: str, png_path: str, steps_per_epoch: int = 1
+) -> None:
+    """Plots `loss` and `val_loss` against optimizer steps from a
+    CSVLogger file.
+
+    Args:
+        history_csv: the CSVLogger file (one row per epoch).
+        png_path: where the PNG goes.
+        steps_per_epoch: optimizer steps per epoch (checkpoint interval).
+    """
     history = read_history(history_csv)
+    steps = [epoch * steps_per_epoch for epoch in history["epoch"]]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for key, label in (("loss", "train"), ("val_loss", "eval")):
+    for key, label in (
+        ("loss", "train (mean over the interval)"),
+        ("val_loss", "eval (the validator's units)"),
+    ):
         if key in history:
-            ax.plot(history["epoch"], history[key], marker="o", label=label)
-    ax.set_xlabel("epoch (checkpoint interval)")
+            ax.plot(steps, history[key], marker="o", label=label)
+    ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title("textmill training loss")
     ax.grid(alpha=0.3)

@@ -103,8 +103,10 @@ def compile_and_fit(
     Args:
         build_model: makes the untrained (or preset-initialised) model.
         train_ds: repeating training batches.
-        eval_ds: the eval split; its first `train.eval_steps` batches are
-            evaluated after each epoch.
+        eval_ds: the eval split; after each epoch its first
+            `custom_config["eval_units"]` rows (windows, pairs, examples:
+            the units ModelValidator scores) are evaluated, or its first
+            `train.eval_steps` batches when that is 0 or absent.
         train, fn_args, strategy: as `fit_resumable`.
 
     Returns:
@@ -115,13 +117,23 @@ def compile_and_fit(
         model = build_model()
         model.compile(
             optimizer=optimizer(train),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            # Weighted labels (summary tokens, masked positions) are
+            # averaged over their weights, not over every position, so
+            # val_loss is the log of the validator's perplexity.
+            loss=keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight"
+            ),
             weighted_metrics=["sparse_categorical_accuracy"],
         )
+    eval_units = fn_args.custom_config.get("eval_units") or 0
+    if eval_units:
+        eval_ds = eval_ds.unbatch().take(eval_units).batch(train.batch_size)
+    else:
+        eval_ds = eval_ds.take(train.eval_steps)
     chief = fit_resumable(
         model,
         train_ds,
-        eval_ds.take(train.eval_steps),
+        eval_ds,
         train,
         fn_args,
         strategy,
@@ -215,7 +227,9 @@ def fit_resumable(
     if not is_chief(strategy):
         return False
     plot_history(
-        history_path, os.path.join(fn_args.model_run_dir, LOSS_PLOT_FILE)
+        history_path,
+        os.path.join(fn_args.model_run_dir, LOSS_PLOT_FILE),
+        steps_per_epoch,
     )
     tf.io.gfile.copy(
         history_path,

@@ -16,6 +16,8 @@ MAX_PERPLEXITY_KEY = "max_perplexity"
 MIN_ACCURACY_KEY = "min_accuracy"
 MIN_ROUGE_L_KEY = "min_rouge_l"
 MAX_REGRESSION_KEY = "max_regression"
+MIN_BASELINE_GAIN_KEY = "min_baseline_gain"
+CONFIDENCE_KEY = "confidence"
 MAX_EVAL_WINDOWS_KEY = "max_eval_windows"
 
 
@@ -29,6 +31,8 @@ class ModelValidatorSpec(component_spec.ComponentSpec):
             type=float, optional=True
         ),
         MAX_REGRESSION_KEY: component_spec.ExecutionParameter(type=float),
+        MIN_BASELINE_GAIN_KEY: component_spec.ExecutionParameter(type=float),
+        CONFIDENCE_KEY: component_spec.ExecutionParameter(type=float),
         MAX_EVAL_WINDOWS_KEY: component_spec.ExecutionParameter(type=int),
     }
     INPUTS = {
@@ -53,17 +57,21 @@ class ModelValidator(base_component.BaseComponent):
     """Scores a model on the eval split and blesses it or not.
 
     The model family computes its eval metrics (perplexity for language
-    models, accuracy for classifiers) through the exported SavedModel.
-    Perplexity must be under `max_perplexity`, accuracy at least
-    `min_accuracy`, and the family's gate metric no worse than the baseline
-    (the last blessed model, when there is one) by more than
-    `max_regression` (a fraction).
-    The baseline is re-scored on the same windows, so the comparison is fair
-    even when the data changed. The verdict, its reason and both scores go
-    to `evaluation.json` in the blessing and to its custom properties.
+    models, accuracy for classifiers, ROUGE for summaries) through the
+    exported SavedModel, and the metrics of a trivial baseline (a unigram
+    model, the most frequent token, the majority class, Lead-1) on the same
+    eval units. The candidate is blessed when it meets the absolute limits,
+    beats the baseline on the family's baseline metric by
+    `min_baseline_gain` (relative) with a bootstrap interval above 0, and is
+    not worse than the last blessed model (re-scored on the same units) by
+    more than `max_regression` with confidence: only when the whole
+    `confidence` interval of the paired bootstrap lies below
+    -max_regression is it refused, so noise does not flap the gate. The
+    verdict, its reason and a per-metric table go to `evaluation.json` in
+    the blessing and to its custom properties.
 
     Args:
-        examples: transformed Examples with an `eval` split.
+        examples: transformed Examples with `train` and `eval` splits.
         model: the candidate Model.
         baseline_model: the last blessed Model (optional).
         max_perplexity: absolute ceiling on perplexity (> 1).
@@ -71,6 +79,9 @@ class ModelValidator(base_component.BaseComponent):
         min_rouge_l: absolute floor on ROUGE-L F1 (0 to 1).
         max_regression: allowed relative regression (>= 0).
         max_eval_windows: eval batches (windows, pairs) scored; 0 = all.
+        min_baseline_gain: relative gain over the trivial baseline the
+            candidate needs (>= 0).
+        confidence: level of the bootstrap intervals, in (0, 1).
     """
 
     SPEC_CLASS = ModelValidatorSpec
@@ -86,6 +97,8 @@ class ModelValidator(base_component.BaseComponent):
         min_rouge_l: float = 0.0,
         max_regression: float = 0.05,
         max_eval_windows: int = 200,
+        min_baseline_gain: float = 0.05,
+        confidence: float = 0.95,
     ):
         if max_perplexity <= 1:
             raise ValueError(
@@ -101,6 +114,12 @@ class ModelValidator(base_component.BaseComponent):
             raise ValueError(
                 f"max_regression must be >= 0, got {max_regression}."
             )
+        if min_baseline_gain < 0:
+            raise ValueError(
+                f"min_baseline_gain must be >= 0, got {min_baseline_gain}."
+            )
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
         if max_eval_windows < 0:
             raise ValueError(
                 f"max_eval_windows must be >= 0, got {max_eval_windows}."
@@ -116,5 +135,7 @@ class ModelValidator(base_component.BaseComponent):
                 min_rouge_l=float(min_rouge_l),
                 max_regression=float(max_regression),
                 max_eval_windows=int(max_eval_windows),
+                min_baseline_gain=float(min_baseline_gain),
+                confidence=float(confidence),
             )
         )

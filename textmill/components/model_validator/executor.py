@@ -1,5 +1,5 @@
-"""ModelValidator executor: the family's eval metrics against thresholds
-and against the last blessed model."""
+"""ModelValidator executor: the family's eval metrics against absolute
+thresholds, the family's trivial baseline and the last blessed model."""
 
 from __future__ import annotations
 
@@ -13,66 +13,21 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from textmill.families import Family, get_family
+from textmill.components.model_validator.gate import (
+    ABSOLUTE_LIMITS,
+    judge,
+    without_samples,
+)
+from textmill.families import get_family
 from textmill.serving.model_metadata import read_model_metadata
 
 EVALUATION_FILE = "evaluation.json"
-# (metric, threshold, whether higher is better): limits every candidate
-# that reports the metric must meet, whatever the baseline.
-ABSOLUTE_LIMITS = (
-    ("perplexity", "max_perplexity", False),
-    ("accuracy", "min_accuracy", True),
-    ("rougeL", "min_rouge_l", True),
+THRESHOLD_KEYS = (
+    *(key for _, key, _ in ABSOLUTE_LIMITS),
+    "min_baseline_gain",
+    "max_regression",
+    "confidence",
 )
-
-
-def judge(
-    family: Family,
-    candidate: dict,
-    baseline: dict | None,
-    thresholds: dict,
-) -> tuple[bool, str]:
-    """The blessing verdict and its reason, in words.
-
-    Args:
-        family: decides which metric is compared with the baseline.
-        candidate: the candidate's metrics (any of `ABSOLUTE_LIMITS`'s).
-        baseline: the last blessed model's metrics on the same data.
-        thresholds: the `ABSOLUTE_LIMITS` thresholds and `max_regression`.
-    """
-    for metric, key, higher_is_better in ABSOLUTE_LIMITS:
-        if metric not in candidate:
-            continue
-        value, limit = candidate[metric], thresholds[key]
-        if value < limit if higher_is_better else value > limit:
-            side = "below" if higher_is_better else "above"
-            return False, (
-                f"eval {metric} {value:.4g} is {side} the threshold "
-                f"{key}={limit:g}"
-            )
-    metric = family.gate_metric
-    value = candidate[metric]
-    margin = thresholds["max_regression"]
-    if baseline is None:
-        return True, (
-            f"eval {metric} {value:.4g} meets the thresholds (no blessed "
-            "model to compare with yet)"
-        )
-    old = baseline[metric]
-    worse = (
-        value < old * (1 - margin)
-        if family.higher_is_better
-        else value > old * (1 + margin)
-    )
-    if worse:
-        return False, (
-            f"eval {metric} {value:.4g} is worse than the last blessed "
-            f"model's {old:.4g} by more than max_regression={margin:.0%}"
-        )
-    return True, (
-        f"eval {metric} {value:.4g} meets the thresholds and is within "
-        f"{margin:.0%} of the last blessed model's {old:.4g}"
-    )
 
 
 def score_model(model_uri: str, examples, max_batches: int) -> dict:
@@ -82,8 +37,16 @@ def score_model(model_uri: str, examples, max_batches: int) -> dict:
     return family.function("evaluate")(model_dir, examples, max_batches)
 
 
+def score_baseline(model_uri: str, examples, max_batches: int) -> dict:
+    """The family's trivial baseline on the units `score_model` scores."""
+    model_dir = path_utils.serving_model_path(model_uri)
+    family = get_family(read_model_metadata(model_dir)["family"])
+    return family.function("baseline")(model_dir, examples, max_batches)
+
+
 class Executor(base_executor.BaseExecutor):
-    """Scores candidate and baseline; writes the ModelBlessing."""
+    """Scores the candidate, the trivial baseline and the last blessed
+    model on the same eval units; writes the ModelBlessing."""
 
     def Do(
         self,
@@ -96,13 +59,7 @@ class Executor(base_executor.BaseExecutor):
         baselines = input_dict.get("baseline_model") or []
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         max_batches = exec_properties["max_eval_windows"]
-        thresholds = {
-            key: exec_properties.get(key) or 0.0
-            for key in (
-                *(key for _, key, _ in ABSOLUTE_LIMITS),
-                "max_regression",
-            )
-        }
+        thresholds = {key: exec_properties.get(key) for key in THRESHOLD_KEYS}
         family = get_family(
             read_model_metadata(path_utils.serving_model_path(model.uri))[
                 "family"
@@ -110,13 +67,24 @@ class Executor(base_executor.BaseExecutor):
         )
 
         candidate = score_model(model.uri, examples, max_batches)
+        baseline = score_baseline(model.uri, examples, max_batches)
         if not baselines:
-            baseline = None
+            blessed_metrics = None
         elif baselines[0].uri == model.uri:  # a cached model, re-validated
-            baseline = candidate
+            blessed_metrics = candidate
         else:
-            baseline = score_model(baselines[0].uri, examples, max_batches)
-        blessed, reason = judge(family, candidate, baseline, thresholds)
+            blessed_metrics = score_model(
+                baselines[0].uri, examples, max_batches
+            )
+        verdict = judge(
+            family.gate_metric,
+            family.baseline_gate_metric,
+            candidate,
+            baseline,
+            blessed_metrics,
+            thresholds,
+        )
+        blessed, reason = verdict.blessed, verdict.reason
         logging.info(
             "ModelValidator: %s (%s)",
             "BLESSED" if blessed else "NOT BLESSED",
@@ -126,8 +94,12 @@ class Executor(base_executor.BaseExecutor):
             "blessed": blessed,
             "reason": reason,
             "family": family.name,
-            "candidate": candidate,
-            "baseline": baseline,
+            "gate_metric": family.gate_metric,
+            "baseline_metric": family.baseline_gate_metric,
+            "metrics": verdict.metrics,
+            "candidate": without_samples(candidate),
+            "baseline": without_samples(baseline),
+            "last_blessed": without_samples(blessed_metrics),
             "baseline_model_uri": baselines[0].uri if baselines else None,
             "thresholds": thresholds,
         }
@@ -143,7 +115,7 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("reason", reason)
         blessing.set_string_custom_property("current_model", model.uri)
         blessing.set_int_custom_property("current_model_id", model.id)
-        for name, value in candidate.items():
+        for name, value in without_samples(candidate).items():
             blessing.set_float_custom_property(name, float(value))
         if baselines:
             blessing.set_string_custom_property(

@@ -1,0 +1,92 @@
+import pytest
+
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    judge,
+    metric_value,
+    samples,
+)
+from textmill.pipelines import cli
+from textmill.pipelines.config import ConfigError, ValidationConfig
+from textmill.pipelines.summary import format_summary, outcome
+
+THRESHOLDS = {
+    "max_perplexity": 1e4,
+    "min_accuracy": 0.0,
+    "min_rouge_l": 0.0,
+    "min_baseline_gain": 0.05,
+    "max_regression": 0.05,
+    "confidence": 0.95,
+}
+
+
+def _lm(per_window_nll):
+    counts = [32] * len(per_window_nll)
+    return {
+        "perplexity": metric_value("perplexity", per_window_nll, counts),
+        SAMPLES_KEY: samples("perplexity", per_window_nll, counts),
+    }
+
+
+def _summary(candidate_nll, pushed):
+    baseline = {"name": "unigram", **_lm([32 * 5.2, 32 * 5.0, 32 * 5.4])}
+    verdict = judge(
+        "perplexity",
+        "perplexity",
+        _lm(candidate_nll),
+        baseline,
+        None,
+        THRESHOLDS,
+    )
+    return {
+        "run_id": "r",
+        "pipeline": "p",
+        "pushed": pushed,
+        "not_pushed_reason": None if pushed else "not blessed",
+        "serving_model_dir": "/s/1",
+        "validation": {
+            "blessed": verdict.blessed,
+            "reason": verdict.reason,
+            "candidate": {"perplexity": _lm(candidate_nll)["perplexity"]},
+            "baseline": {"name": "unigram"},
+            "metrics": verdict.metrics,
+        },
+    }
+
+
+def test_summary_shows_baseline_interval_and_verdict_per_metric():
+    summary = _summary([32 * 4.0, 32 * 3.9, 32 * 4.2], pushed=True)
+    text = format_summary(summary)
+    assert (
+        "perplexity: candidate 56.45; baseline (unigram) 181.3 (+68.9%, "
+        "95% interval [" in text
+    )
+    assert "min_baseline_gain=0.05" in text and text.count(": pass") == 1
+    assert outcome(summary) == "pushed"
+
+
+def test_refused_run_has_its_own_outcome():
+    refused = _summary([32 * 8.3, 32 * 8.2, 32 * 8.4], pushed=False)
+    assert not refused["validation"]["blessed"]
+    assert outcome(refused) == "refused"
+    assert outcome({**refused, "error": "RuntimeError: x"}) == "failed"
+    assert outcome({"pushed": False}) == "failed"
+    assert (
+        len(
+            {
+                cli.EXIT_PUSHED,
+                cli.EXIT_FAILED,
+                cli.EXIT_CONFIG_ERROR,
+                cli.EXIT_REFUSED,
+            }
+        )
+        == 4
+    )
+
+
+@pytest.mark.parametrize(
+    "field, value", [("confidence", 1.0), ("min_baseline_gain", -0.1)]
+)
+def test_gate_settings_are_checked(field, value):
+    with pytest.raises(ConfigError, match=f"validation.{field}"):
+        ValidationConfig(**{field: value}).validate()
