@@ -18,6 +18,7 @@ from textmill.corpus.default_corpus import write_default_corpus
 from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.local import SUMMARY_FILE, run_local
 
+from .doc_commands import run_readme_python
 from .smoke_config import assert_refused_by_baseline, smoke_config
 
 pytestmark = pytest.mark.slow
@@ -162,6 +163,29 @@ def test_pushed_model_serves_raw_strings(first_run):
         max_new_tokens=tf.constant(5),
     )
     assert out["completion"].shape == (2,)
+
+
+def test_readme_snippet_runs_as_written(first_run):
+    """The README's Python snippet, in a fresh process, prints what the
+    pushed model's `generate` gives here."""
+    _, _, summary = first_run
+    printed = run_readme_python(summary["serving_model_dir"])
+    model = tf.saved_model.load(summary["serving_model_dir"])
+    out = model.signatures["generate"](
+        prompt=tf.constant(["The module"]), max_new_tokens=tf.constant(20)
+    )
+    assert printed == out["completion"].numpy()[0].decode() + "\n"
+
+
+def test_summary_times_components_and_reports_the_cache(first_run):
+    _, _, summary = first_run
+    components = summary["components"]
+    # The smoke run reused the 1-step run's ingest and Transform.
+    assert components["TextExampleGen"]["cached"] is True
+    assert components["Transform"]["cached"] is True
+    assert components["Trainer"]["cached"] is False
+    assert all(c["seconds"] >= 0 for c in components.values())
+    assert summary["wall_seconds"] >= components["Trainer"]["seconds"]
 
 
 def test_trained_model_is_a_preset_to_fine_tune_from(first_run):
