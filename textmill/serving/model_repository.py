@@ -211,8 +211,7 @@ class ModelRepository:
         served = ", ".join(self.model_names) or "none"
         return ServingError(
             404,
-            f"model '{name}' not found under {self.base_dir}; models "
-            f"served: {served}.",
+            f"model '{name}' not found; models served: {served}.",
         )
 
     def servable(self, name: str, version: int | None = None) -> Servable:

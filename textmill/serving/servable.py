@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -15,6 +16,13 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 from textmill.serving.serving_error import ServingError
 
 SAVED_MODEL_PB = "saved_model.pb"
+logger = logging.getLogger(__name__)
+
+
+def _first_line(message: str) -> str:
+    """The first line of a TensorFlow error, without its node names."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line.split("\t [[")[0].split(" [[")[0].strip()[:500]
 
 
 def proto_json(message) -> dict:
@@ -133,11 +141,20 @@ class Servable:
         try:
             outputs = self._functions[signature_name](**tensors)
         except tf.errors.InvalidArgumentError as e:
-            raise ServingError(400, e.message) from None
+            # The model's own check of a value; the graph's node names and
+            # stack after the first line are for the log only.
+            raise ServingError(400, _first_line(e.message)) from None
         except tf.errors.OpError as e:
+            logger.error(
+                "Model %s version %s failed in signature %s: %s",
+                self.name,
+                self.version,
+                signature_name,
+                e.message,
+            )
             raise ServingError(
                 500,
                 f"model '{self.name}' version {self.version} failed in "
-                f"signature '{signature_name}': {e.message}",
+                f"signature '{signature_name}'; see the server log.",
             ) from None
         return {name: value.numpy() for name, value in outputs.items()}
