@@ -95,8 +95,10 @@ class _RequestHandler(web_protocol.RequestHandler):
             self.log_exception("HTTP error %s", status, exc_info=exc)
             text = "internal error; see the server log."
         else:
-            reason = getattr(exc, "message", None) or message or ""
-            text = f"malformed HTTP request: {str(reason)[:200]}".rstrip(": ")
+            # The parser's reason, without the echo of the request line.
+            reason = str(getattr(exc, "message", None) or message or "")
+            reason = reason.strip().split("\n")[0][:200]
+            text = f"malformed HTTP request: {reason}".rstrip(": ")
         response = _json_response(status, json.dumps({"error": text}))
         response.force_close()
         return response
@@ -284,6 +286,11 @@ class ModelServer:
         if self._loop is None:
             self.bind()
         self._run()
+
+    def request_stop(self) -> None:
+        """Makes `serve_forever()` return; safe from a signal handler."""
+        if self._loop is not None and self._closed is not None:
+            self._loop.call_soon_threadsafe(self._closed.set)
 
     async def _close(self) -> None:
         if self._runner is not None:
