@@ -10,7 +10,9 @@ class ServingError(Exception):
     raises it when a server answers with an error.
 
     Args:
-        status: HTTP status code (400 bad request, 404 unknown model or
+        status: HTTP status code, or 0 when there was no valid HTTP
+            answer (the client's timeouts and malformed replies); (400 bad
+            request, 404 unknown model or
             version, 413 body too large, 500 model failure, 501 route not
             implemented, 503 busy, 504 past the deadline).
         message: what went wrong, naming the value received and the fix.
@@ -31,4 +33,6 @@ class ServingError(Exception):
         self.retry_after = retry_after
 
     def __str__(self) -> str:
+        if not self.status:  # no HTTP answer at all (client side)
+            return self.message
         return f"HTTP {self.status}: {self.message}"
