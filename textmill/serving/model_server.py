@@ -229,6 +229,9 @@ class ModelServer:
         server = _Server(
             self._handle,
             max_request_bytes=self.max_request_bytes,
+            # A request whose client disconnects stops waiting (its model
+            # call, once started, still runs to the end; see Admission).
+            handler_cancellation=True,
             keepalive_timeout=self.idle_timeout,
             lingering_time=2.0,
             access_log=None,
@@ -340,6 +343,11 @@ class ModelServer:
                 )
         except ServingError as e:
             return _error_response(e)
+        except ConnectionError:  # the client went away mid-request
+            logger.debug("Client left during %s %s", request.method, path)
+            return _error_response(
+                ServingError(400, "the connection closed mid-request.")
+            )
         except Exception:  # the server must answer, whatever failed
             logger.exception("Request %s %s failed", request.method, path)
             return _error_response(
