@@ -1,24 +1,22 @@
-"""`textmill serve` under a bounded concurrent load on localhost.
+"""`textmill serve` answering real `:generate` calls under concurrent load.
 
 The server runs as `textmill serve` in its own process on 127.0.0.1 (port
-picked by the OS). For each route, `--threads` client threads each send
-`--requests` requests back to back through `ServingClient` (standard-library
-HTTP, a new connection per request), after a short warm-up:
+picked by the OS). The served model is a real exported causal LM built
+here: a byte-level BPE (512 tokens) learned from this repository's docs, a
+randomly initialised keras-hub GPT-2 (2 layers, hidden 64, context 128) and
+the `generate` signatures the pipeline exports (`GenerationSignatures`:
+tokenize in the graph, greedy decode, detokenize). `--serving-dir DIR
+--model NAME` benchmarks a model pushed by `textmill run` instead.
 
-- `predict`: `POST :predict`, row format, `--batch` examples per request;
-- `generate`: `POST :generate`, `--batch` prompts, `--max-new-tokens`.
+For each client count in `--clients` (1, 4, 16), that many threads each
+send `--requests` `:generate` calls (`--batch` prompts, `--max-new-tokens`
+new tokens) back to back through `ServingClient`, after a warm-up.
+Reported: completed requests per second and generated tokens per second
+(wall time of the whole load), errors (any exception or non-200), and
+latency p50/p99. The server runs with its defaults (`--max-concurrent` is
+half the cores), so more clients than slots queue in the server.
 
-Reported per route: requests per second (completed requests / wall time of
-the whole load), error count (any exception or non-200 answer), and latency
-percentiles p50/p90/p99 over all requests.
-
-By default the served model is a tiny SavedModel built here (a 16->32 dense
-layer with softmax for `serving_default`; `generate` appends one character
-per new token), so the numbers measure the server: HTTP, JSON and dispatch.
-`--serving-dir DIR --model NAME` benchmarks a model pushed by `textmill
-run` instead (`serving_default` then gets text instances).
-
-Run: `python bench/serving/run.py` (about a minute on 2 cores); writes
+Run: `python bench/serving/run.py` (a few minutes on 2 cores); writes
 `bench/serving/results.json` and `results.md` beside this file.
 """
 
@@ -36,44 +34,72 @@ import time
 import numpy as np
 
 from textmill.serving.client import ServingClient
+from textmill.serving.serving_error import ServingError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TINY_MODEL = "tiny"
-PROMPT = "The river ran"
+TINY_MODEL = "tiny_gpt2"
+PROMPT = "The server answers"
+VOCAB_SIZE = 512
+CONTEXT = 128
 
 
-def _save_tiny_model(serving_dir: str) -> None:
+def _save_tiny_causal_lm(serving_dir: str) -> None:
+    """Exports a tiny random GPT-2 with a real BPE, as the pipeline does."""
+    import glob
+
+    import keras
+    import keras_hub
     import tensorflow as tf
 
-    class TinyModel(tf.Module):
-        def __init__(self):
-            super().__init__()
-            rng = np.random.default_rng(0)
-            self.w = tf.Variable(rng.normal(size=(16, 32)).astype("float32"))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 16], tf.float32)])
-        def probabilities(self, x):
-            return {"probabilities": tf.nn.softmax(x @ self.w)}
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None], tf.string),
-                tf.TensorSpec([], tf.int32),
-            ]
-        )
-        def generate(self, prompt, max_new_tokens):
-            tail = tf.strings.reduce_join(tf.fill([max_new_tokens], "."))
-            return {"completion": tf.strings.join([prompt, tail])}
-
-    model = TinyModel()
-    tf.saved_model.save(
-        model,
-        os.path.join(serving_dir, TINY_MODEL, "1"),
-        signatures={
-            "serving_default": model.probabilities,
-            "generate": model.generate,
-        },
+    from textmill.serving.sampling import CausalLMGenerator
+    from textmill.serving.sampling.generation_signatures import (
+        GenerationSignatures,
     )
+    from textmill.tokenization.bpe_files import train_byte_bpe
+    from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+
+    root = os.path.dirname(os.path.dirname(HERE))
+    texts = []
+    for path in sorted(glob.glob(os.path.join(root, "docs", "*.md"))):
+        with open(path, encoding="utf-8") as handle:
+            texts.extend(p for p in handle.read().split("\n\n") if p)
+    files = train_byte_bpe(texts, VOCAB_SIZE, os.path.join(serving_dir, ".bpe"))
+    tokenizer = ByteBPETokenizer(files.vocab_path, files.merges_path)
+    eos = files.token_id("<|endoftext|>")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=files.vocab_size(),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=64,
+        intermediate_dim=128,
+        dropout=0.0,
+        max_sequence_length=CONTEXT,
+    )
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+    def prompt_ids(prompt, max_new_tokens):
+        ids = tf.cast(tokenizer.tokenize(prompt), tf.int32)
+        keep = CONTEXT - 1 - max_new_tokens
+        lengths = ids.row_lengths()
+        start = lengths - tf.cast(keep, lengths.dtype)
+        ids = tf.ragged.boolean_mask(
+            ids, tf.ragged.range(lengths) >= start[:, None]
+        )
+        bos = tf.fill([ids.nrows(), 1], eos)
+        return tf.concat([bos, ids], axis=1)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tokenizer)
+    GenerationSignatures(
+        CausalLMGenerator(model, max_length=CONTEXT),
+        prompt_ids,
+        tokenizer.detokenize,
+        stop_token_id=eos,
+        vocabulary_size=files.vocab_size(),
+    ).add_endpoints(archive)
+    archive.write_out(os.path.join(serving_dir, TINY_MODEL, "1"), verbose=False)
 
 
 def _start_server(serving_dir: str, timeout: float):
@@ -109,10 +135,11 @@ def _start_server(serving_dir: str, timeout: float):
 
 
 def _load(call, threads: int, requests: int) -> dict:
-    """`threads` threads x `requests` calls of `call` -> rate, errors,
-    latency percentiles."""
+    """`threads` threads x `requests` calls of `call` -> rates, errors,
+    503 refusals and latency percentiles of the answered calls."""
     latencies: list[float] = []
     errors: list[str] = []
+    refused = [0]
     lock = threading.Lock()
 
     def worker():
@@ -121,13 +148,21 @@ def _load(call, threads: int, requests: int) -> dict:
             try:
                 call()
                 error = None
-            except Exception as e:  # every failure counts as an error
-                error = f"{type(e).__name__}: {e}"
+            except ServingError as e:
+                error = None if e.status == 503 else str(e)
+                busy = e.status == 503
+            except Exception as e:  # every other failure is an error
+                error, busy = f"{type(e).__name__}: {e}", False
+            else:
+                busy = False
             elapsed = time.perf_counter() - start
             with lock:
-                latencies.append(elapsed)
-                if error:
+                if busy:
+                    refused[0] += 1
+                elif error:
                     errors.append(error)
+                else:
+                    latencies.append(elapsed)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     start = time.perf_counter()
@@ -136,9 +171,13 @@ def _load(call, threads: int, requests: int) -> dict:
     for thread in pool:
         thread.join()
     wall = time.perf_counter() - start
-    p50, p90, p99 = np.percentile(np.array(latencies) * 1000, [50, 90, 99])
+    p50, p90, p99 = np.percentile(
+        np.array(latencies or [float("nan")]) * 1000, [50, 90, 99]
+    )
     return {
-        "requests": len(latencies),
+        "requests": threads * requests,
+        "answered": len(latencies),
+        "refused_503": refused[0],
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
         "wall_s": round(wall, 3),
@@ -151,29 +190,35 @@ def _load(call, threads: int, requests: int) -> dict:
 
 def _write_markdown(results: dict, path: str) -> None:
     config = results["config"]
+    machine = results["machine"]
     lines = [
-        "# Model server under load (localhost)",
+        "# `textmill serve`: real `:generate` calls under load (localhost)",
         "",
-        f"`textmill serve` in its own process; {config['threads']} client "
-        f"threads x {config['requests']} requests per route (after "
-        f"{config['warmup']} warm-up requests), batch {config['batch']}, "
-        f"max_new_tokens {config['max_new_tokens']}, model "
-        f"`{config['model']}`. Client: `ServingClient` (urllib, one "
-        "connection per request).",
-        f"Machine: {results['machine']['cpus']} CPUs, "
-        f"{results['machine']['platform']}, Python "
-        f"{results['machine']['python']}; 1-minute load average at the end "
-        f"{results['machine']['load_average_1min_at_end']} (a shared "
-        "machine: other work competes for the CPUs).",
+        f"`textmill serve` (defaults) in its own process; model "
+        f"`{config['model']}`; each client sends {config['requests']} "
+        f"`:generate` requests of {config['batch']} prompt(s), "
+        f"max_new_tokens {config['max_new_tokens']} (greedy), back to back, "
+        f"after {config['warmup']} warm-up requests. Client: "
+        "`ServingClient` (one connection per request). Latencies and "
+        "rates count answered requests; `503 busy` are requests the "
+        "server's admission control refused at once (all model slots "
+        "busy and its queue full), which is its designed answer to "
+        "overload, not a failure.",
+        f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python "
+        f"{machine['python']}; 1-minute load average at the end "
+        f"{machine['load_average_1min_at_end']} (a shared machine: other "
+        "work competes for the CPUs).",
         "",
-        "| route | requests | errors | requests/s | p50 ms | p90 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|",
+        "| clients | requests | answered | 503 busy | errors | answered/s "
+        "| asked new tokens/s | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for route, r in results["routes"].items():
+    for clients, r in results["clients"].items():
         lines.append(
-            f"| {route} | {r['requests']} | {r['errors']} | "
-            f"{r['requests_per_s']} | {r['p50_ms']} | {r['p90_ms']} | "
-            f"{r['p99_ms']} |"
+            f"| {clients} | {r['requests']} | {r['answered']} | "
+            f"{r['refused_503']} | {r['errors']} | "
+            f"{r['requests_per_s']} | {r['new_tokens_per_s']} | "
+            f"{r['p50_ms']} | {r['p99_ms']} |"
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -181,11 +226,11 @@ def _write_markdown(results: dict, path: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--serving-dir", help="a pushed serving directory")
     parser.add_argument("--model", help="model name under --serving-dir")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
@@ -193,43 +238,53 @@ def main() -> int:
     args = parser.parse_args()
     if bool(args.serving_dir) != bool(args.model):
         parser.error("--serving-dir and --model go together")
+    client_counts = [int(c) for c in args.clients.split(",")]
 
     with tempfile.TemporaryDirectory() as tmp:
         serving_dir, model = args.serving_dir, args.model
         if serving_dir is None:
             serving_dir, model = tmp, TINY_MODEL
-            _save_tiny_model(serving_dir)
-            rows = np.random.default_rng(1).normal(size=(args.batch, 16))
-            instances = rows.round(4).tolist()
-        else:
-            instances = [PROMPT] * args.batch
+            _save_tiny_causal_lm(serving_dir)
         process, url = _start_server(serving_dir, args.startup_timeout)
         try:
             client = ServingClient(url, model, timeout=args.startup_timeout)
-            calls = {
-                "predict": lambda: client.predict(instances),
-                "generate": lambda: client.generate(
-                    [PROMPT] * args.batch, args.max_new_tokens
-                ),
-            }
-            routes = {}
-            for route, call in calls.items():
-                for _ in range(args.warmup):
-                    call()
-                routes[route] = _load(call, args.threads, args.requests)
-                print(route, json.dumps(routes[route]), flush=True)
+            prompts = [PROMPT] * args.batch
+            new_tokens = []
+
+            def call():
+                completions = client.generate(prompts, args.max_new_tokens)
+                if len(completions) != len(prompts):
+                    raise ValueError(f"{len(completions)} completions")
+                new_tokens.append(args.max_new_tokens * len(prompts))
+
+            for _ in range(args.warmup):
+                call()
+            by_clients = {}
+            for clients in client_counts:
+                new_tokens.clear()
+                result = _load(call, clients, args.requests)
+                result["new_tokens_per_s"] = round(
+                    sum(new_tokens) / result["wall_s"], 1
+                )
+                by_clients[str(clients)] = result
+                print(clients, json.dumps(result), flush=True)
         finally:
             process.terminate()
             process.wait(60)
 
     results = {
         "config": {
-            "threads": args.threads,
+            "clients": client_counts,
             "requests": args.requests,
             "warmup": args.warmup,
             "batch": args.batch,
             "max_new_tokens": args.max_new_tokens,
-            "model": model if args.serving_dir else "tiny (built here)",
+            "model": model
+            if args.serving_dir
+            else (
+                f"{TINY_MODEL} (built here: GPT-2, 2 layers, hidden 64, "
+                f"{VOCAB_SIZE}-token BPE, context {CONTEXT}, random weights)"
+            ),
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -237,13 +292,13 @@ def main() -> int:
             "python": platform.python_version(),
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         },
-        "routes": routes,
+        "clients": by_clients,
     }
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     _write_markdown(results, os.path.join(args.out_dir, "results.md"))
-    return 1 if any(r["errors"] for r in routes.values()) else 0
+    return 1 if any(r["errors"] for r in by_clients.values()) else 0
 
 
 if __name__ == "__main__":

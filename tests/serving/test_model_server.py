@@ -18,7 +18,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from textmill.pipelines.cli import main
 from textmill.serving.client import ServingClient
@@ -30,50 +29,6 @@ from textmill.serving.serving_error import ServingError
 MAX_REQUEST_BYTES = 4096
 MAX_BATCH_SIZE = 8
 WAIT_SECONDS = 60
-
-
-class _TinyModel(tf.Module):
-    """A numeric, a generate-like and a string signature."""
-
-    def __init__(self, scale: float):
-        super().__init__()
-        self.scale = tf.Variable(scale)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
-    def scale_rows(self, x):
-        return {"y": x * self.scale, "total": tf.reduce_sum(x, axis=1)}
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string),
-            tf.TensorSpec([], tf.int32),
-        ]
-    )
-    def generate(self, prompt, max_new_tokens):
-        tail = tf.strings.reduce_join(tf.fill([max_new_tokens], "!"))
-        return {"completion": tf.strings.join([prompt, tail])}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def text_stats(self, text):
-        first = tf.strings.substr(text, 0, 1)
-        return {
-            "first": first,
-            "first_bytes": first,
-            "length": tf.strings.length(text),
-        }
-
-
-def _save(path: str, scale: float) -> None:
-    model = _TinyModel(scale)
-    tf.saved_model.save(
-        model,
-        path,
-        signatures={
-            "serving_default": model.scale_rows,
-            "generate": model.generate,
-            "text_stats": model.text_stats,
-        },
-    )
 
 
 def _http(url, method="GET", body=None, raw=None):
@@ -99,9 +54,9 @@ def _wait_for(condition, what: str):
 
 
 @pytest.fixture(scope="module")
-def serving_dir(tmp_path_factory):
+def serving_dir(tmp_path_factory, save_tiny_model):
     base = tmp_path_factory.mktemp("serving")
-    _save(str(base / "lm" / "1"), 2.0)
+    save_tiny_model(str(base / "lm" / "1"), 2.0)
     return base
 
 
@@ -330,9 +285,9 @@ def test_generate_command(server, capsys):
     assert "unknown input(s) 'top_k'" in capsys.readouterr().err
 
 
-def test_new_versions_are_served_without_restart(tmp_path):
+def test_new_versions_are_served_without_restart(tmp_path, save_tiny_model):
     base = tmp_path / "serving"
-    _save(str(base / "lm" / "1"), 2.0)
+    save_tiny_model(str(base / "lm" / "1"), 2.0)
     with ModelServer(
         ModelRepository(str(base)), port=0, poll_seconds=0.2
     ) as server:
@@ -349,20 +304,57 @@ def test_new_versions_are_served_without_restart(tmp_path):
         # A staging directory and a version without saved_model.pb yet are
         # not versions.
         staging = base / "lm" / ".incoming-2-abc"
-        _save(str(staging), 3.0)
+        save_tiny_model(str(staging), 3.0)
         (base / "lm" / "3" / "variables").mkdir(parents=True)
         time.sleep(1.0)  # several polls
-        assert versions() == [("1", "AVAILABLE")]
+        assert versions() == [("3", "START"), ("1", "AVAILABLE")]
 
         os.rename(staging, base / "lm" / "2")  # the atomic push
         _wait_for(lambda: scale() == 3.0, "version 2 to be served")
-        assert versions() == [("2", "AVAILABLE")]  # the newest is kept
+        # The newest is kept.
+        assert versions() == [("3", "START"), ("2", "AVAILABLE")]
+        shutil.rmtree(base / "lm" / "3")
         code, answer = _http(server.url + "/v1/models/lm/versions/1")
         assert code == 404
 
         shutil.rmtree(base / "lm" / "2")  # withdrawn: back to version 1
         _wait_for(lambda: scale() == 2.0, "version 1 to be served again")
         assert versions() == [("1", "AVAILABLE")]
+
+
+def test_version_copied_file_by_file_loads_once_complete(
+    tmp_path, save_tiny_model
+):
+    source = tmp_path / "export"
+    save_tiny_model(str(source), 5.0)
+    base = tmp_path / "serving"
+    save_tiny_model(str(base / "lm" / "1"), 2.0)
+    with ModelServer(
+        ModelRepository(str(base)), port=0, poll_seconds=0.2
+    ) as server:
+        client = ServingClient(server.url, "lm")
+        # saved_model.pb first, variables/ later: the first loads fail.
+        (base / "lm" / "2").mkdir()
+        shutil.copy(source / "saved_model.pb", base / "lm" / "2")
+
+        def state_of_2():
+            status = client.status()["model_version_status"]
+            return {s["version"]: s for s in status}.get("2")
+
+        _wait_for(
+            lambda: (state_of_2() or {}).get("state") == "END",
+            "version 2 to fail",
+        )
+        message = state_of_2()["status"]["error_message"]
+        assert "failed to load" in message and "retrying" in message
+        assert str(base) not in message
+        assert client.predict([[1, 1, 1]])[0]["y"][0] == 2.0
+        shutil.copytree(source / "variables", base / "lm" / "2" / "variables")
+        _wait_for(
+            lambda: client.predict([[1, 1, 1]])[0]["y"][0] == 5.0,
+            "version 2 to load once complete",
+        )
+        assert state_of_2()["state"] == "AVAILABLE"
 
 
 def test_serve_command(serving_dir):

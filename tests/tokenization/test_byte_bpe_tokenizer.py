@@ -141,6 +141,42 @@ def test_hand_written_vocabulary_matches_tokenizers(tmp_path, reference_for):
     assert not mismatches(tokenizer, reference, texts)
 
 
+def test_merges_creating_a_lower_rank_pair_match_tokenizers(
+    tmp_path, reference_for
+):
+    # Merging "a b" creates "ab a", whose rank is lower: `tokenizers` merges
+    # it before the next "a b", so a step cannot merge every "a b" at once.
+    alphabet = list(byte_to_unicode())
+    tokens = alphabet + ["ab", "aba", "abab", "bb"]
+    merges = [("ab", "a"), ("a", "b"), ("ab", "ab"), ("b", "b")]
+    files = write_bpe_files(tokens, merges, str(tmp_path / "bpe"))
+    reference = reference_for(*export_hf_bpe(files, str(tmp_path / "hf")))
+    tokenizer = ByteBPETokenizer(files.vocab_path, files.merges_path)
+    texts = ["ababab", "abab ab abbab", "bbabababbbab", "a" + "ba" * 40]
+    assert not mismatches(tokenizer, reference, texts)
+
+
+def test_long_word_is_merged_in_pieces(bpe_files, reference):
+    tokenizer = ByteBPETokenizer(
+        bpe_files.vocab_path, bpe_files.merges_path, max_word_bytes=64
+    )
+    rng = random.Random(1)
+    word = "".join(rng.choice("etaoinshrdlu") for _ in range(300))
+    pieces = [word[start : start + 64] for start in range(0, 300, 64)]
+    want = [i for piece in pieces for i in reference.encode(piece).ids]
+    assert ids_of(tokenizer, [word, "short words"]) == [
+        want,
+        reference.encode("short words").ids,
+    ]
+
+
+def test_max_word_bytes_below_two_is_rejected(bpe_files):
+    with pytest.raises(ValueError, match="max_word_bytes is 1"):
+        ByteBPETokenizer(
+            bpe_files.vocab_path, bpe_files.merges_path, max_word_bytes=1
+        )
+
+
 def space_context_texts(code_points: list[int]) -> list[str]:
     """Each code point next to letters, digits, spaces and a quote."""
     texts = []

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
-import urllib.error
-import urllib.request
-from urllib.parse import quote
+import time
+from urllib.parse import quote, urlsplit
 
 from textmill.serving import generate_contract
 from textmill.serving.serving_error import ServingError
 
+_MAX_ANSWER_BYTES = 256 * 2**20
+
 
 def _text(value) -> str:
     """A string output as text: `{"b64": ...}` objects are decoded."""
-    if isinstance(value, dict) and "b64" in value:
-        value = base64.b64decode(value["b64"]).decode("utf-8", "replace")
+    if isinstance(value, dict) and isinstance(value.get("b64"), str):
+        try:
+            value = base64.b64decode(value["b64"], validate=True)
+        except ValueError:
+            raise _bad_answer("a completion is not valid base64") from None
+        return value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise _bad_answer(f"a completion is {json.dumps(value)[:40]}")
     return value
+
+
+def _bad_answer(what: str) -> ServingError:
+    return ServingError(
+        0, f"the server's answer is malformed: {what}; is it a model server?"
+    )
 
 
 class ServingClient:
@@ -31,7 +45,8 @@ class ServingClient:
         url: the server's base URL, e.g. `http://127.0.0.1:8501`.
         model_name: the served model's name.
         version: a version to address, or None for the newest.
-        timeout: seconds to wait for each response.
+        timeout: seconds a whole call may take (connecting, sending, the
+            server's work and reading the answer).
         use_generate_route: True or False to force or avoid `:generate`;
             None asks the server once (its `Server` header) whether it has
             the route.
@@ -67,23 +82,68 @@ class ServingClient:
     def _send(
         self, method: str, path: str, body: dict | None = None
     ) -> tuple[int, str, str]:
-        """One HTTP exchange -> (status, response text, Server header)."""
-        request = urllib.request.Request(
-            self.url + path,
-            data=None if body is None else json.dumps(body).encode("utf-8"),
-            method=method,
-            headers={"Content-Type": "application/json"},
+        """One HTTP exchange -> (status, response text, Server header).
+
+        Raises:
+            ServingError: status 0 when no whole HTTP answer came within
+                the timeout (unreachable, not HTTP, cut short, too slow).
+        """
+        deadline = time.monotonic() + self.timeout
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ServingError(
+                0, f"--url {self.url!r} is not an http(s)://HOST:PORT URL."
+            )
+        connection_class = (
+            http.client.HTTPSConnection
+            if parts.scheme == "https"
+            else http.client.HTTPConnection
+        )
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        connection = connection_class(
+            parts.hostname, parts.port, timeout=self.timeout
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as r:
-                response = r
-                data = r.read()
-        except urllib.error.HTTPError as e:
-            response = e
-            data = e.read()
+            connection.request(
+                method,
+                parts.path.rstrip("/") + path,
+                body=data,
+                headers={"Content-Type": "application/json"},
+            )
+            sock = connection.sock
+            sock.settimeout(_remaining(deadline))
+            response = connection.getresponse()
+            chunks, size = [], 0
+            while True:
+                sock.settimeout(_remaining(deadline))
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > _MAX_ANSWER_BYTES:
+                    raise _bad_answer("it is over 256 MiB")
+                chunks.append(chunk)
+            if response.length:  # Content-Length said more
+                raise http.client.IncompleteRead(b"", response.length)
+        except TimeoutError:
+            raise ServingError(
+                0,
+                f"no whole answer from {self.url} within {self.timeout:g} s "
+                "(--timeout).",
+            ) from None
+        except http.client.IncompleteRead:
+            raise _bad_answer("the body was cut short") from None
+        except http.client.HTTPException as e:
+            raise _bad_answer(f"not HTTP ({type(e).__name__})") from None
+        except OSError as e:
+            raise ServingError(
+                0, f"cannot reach {self.url}: {e.strerror or e}."
+            ) from None
+        finally:
+            connection.close()
         return (
             response.status,
-            data.decode("utf-8", "replace"),
+            b"".join(chunks).decode("utf-8", "replace"),
             response.headers.get("Server", ""),
         )
 
@@ -93,9 +153,11 @@ class ServingClient:
             answer = json.loads(text)
         except ValueError:
             answer = None
-        if status >= 400 or not isinstance(answer, dict):
+        if status >= 400:
             message = answer.get("error") if isinstance(answer, dict) else None
-            raise ServingError(status, message or text[:500])
+            raise ServingError(status, str(message or text[:200]))
+        if not isinstance(answer, dict):
+            raise _bad_answer(f"HTTP {status} with {text[:60]!r}, not JSON")
         return answer
 
     def status(self) -> dict:
@@ -145,7 +207,10 @@ class ServingClient:
         if signature_name:
             body["signature_name"] = signature_name
         answer = self._call("POST", self._model_path + ":predict", body)
-        return answer["predictions" if inputs is None else "outputs"]
+        key = "predictions" if inputs is None else "outputs"
+        if key not in answer:
+            raise _bad_answer(f"a 200 without '{key}'")
+        return answer[key]
 
     def speaks_generate(self) -> bool:
         """Whether the server has the `:generate` route (asked once)."""
@@ -187,7 +252,9 @@ class ServingClient:
                 **settings,
             }
             answer = self._call("POST", self._model_path + ":generate", body)
-            return [_text(c) for c in answer[generate_contract.COMPLETIONS_KEY]]
+            return _completions(
+                answer.get(generate_contract.COMPLETIONS_KEY), len(prompts)
+            )
         signatures = self.metadata()["metadata"]["signature_def"][
             "signature_def"
         ]
@@ -208,6 +275,22 @@ class ServingClient:
             inputs={prompt: list(prompts), **settings},
             signature_name=signature_name,
         )
-        if isinstance(outputs, dict) and completion in outputs:
-            outputs = outputs[completion]
-        return [_text(c) for c in outputs]
+        if isinstance(outputs, dict):
+            outputs = outputs.get(completion)
+        return _completions(outputs, len(prompts))
+
+
+def _completions(values, count: int) -> list[str]:
+    """Checks a reply's completions: a list of `count` strings."""
+    if not isinstance(values, list):
+        raise _bad_answer("it has no list of completions")
+    if len(values) != count:
+        raise _bad_answer(f"{len(values)} completions for {count} prompt(s)")
+    return [_text(value) for value in values]
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
+import time
 
 import tensorflow as tf
 from tensorflow.core.protobuf import error_codes_pb2
@@ -15,6 +17,28 @@ from textmill.serving.serving_error import ServingError
 
 logger = logging.getLogger(__name__)
 _State = get_model_status_pb2.ModelVersionStatus.State
+
+
+# Waits before a failed version is loaded again: 0.5 s, doubling, at most
+# this long.
+_FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failure:
+    """A version that failed to load: when to try again, and why."""
+
+    attempts: int
+    retry_at: float
+    error_type: str
+
+    def message(self) -> str:
+        wait = max(0.0, self.retry_at - time.monotonic())
+        return (
+            f"failed to load ({self.error_type}, attempt {self.attempts}); "
+            f"retrying in {wait:.1f} s; the server log has the details."
+        )
 
 
 def _child_names(path: str) -> list[str]:
@@ -30,8 +54,13 @@ class ModelRepository:
     skipped. For each model the newest `num_versions` versions are kept
     loaded, as TF Serving's default `latest` version policy does. `refresh()`
     loads new versions before it unloads old ones, so a model keeps
-    answering while a new version loads; a version that fails to load is
-    reported in the status and skipped until its directory goes away.
+    answering while a new version loads, and calls every signature of a new
+    version once (`Servable.warm_up`) before it takes traffic. A version
+    that fails to load (e.g. one copied file by file, whose `variables/` is
+    not there yet) is reported in the status and loaded again after 0.5 s,
+    1 s, 2 s, ... (at most 30 s apart), as TF Serving retries failed loads;
+    a version directory without `saved_model.pb` yet is reported as
+    `START`.
 
     Args:
         base_dir: the serving directory, local or `gs://`.
@@ -55,7 +84,8 @@ class ModelRepository:
         self.num_versions = num_versions
         # Replaced, never mutated, so readers need no lock.
         self._models: dict[str, dict[int, Servable]] = {}
-        self._failed: dict[tuple[str, int], str] = {}
+        self._failed: dict[tuple[str, int], _Failure] = {}
+        self._incomplete: dict[str, list[int]] = {}
         self._loading: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -65,19 +95,26 @@ class ModelRepository:
     # Discovery.
 
     def _complete_versions(self) -> dict[str, list[int]]:
-        """Model name -> sorted versions whose saved_model.pb exists."""
-        found = {}
+        """Model name -> sorted versions whose saved_model.pb exists (the
+        others go to `_incomplete`)."""
+        found, incomplete = {}, {}
         for name in _child_names(self.base_dir):
             model_dir = os.path.join(self.base_dir, name)
             if name.startswith(".") or not tf.io.gfile.isdir(model_dir):
                 continue
-            versions = set()
+            versions, partial = set(), set()
             for child in _child_names(model_dir):
-                if child.isdigit() and tf.io.gfile.exists(
+                if not child.isdigit():
+                    continue
+                if tf.io.gfile.exists(
                     os.path.join(model_dir, child, SAVED_MODEL_PB)
                 ):
                     versions.add(int(child))
+                else:
+                    partial.add(int(child))
             found[name] = sorted(versions)
+            incomplete[name] = sorted(partial)
+        self._incomplete = incomplete
         return found
 
     def _version_dir(self, name: str, version: int) -> str:
@@ -90,7 +127,13 @@ class ModelRepository:
     # Loading.
 
     def _wanted(self, name: str, versions: list[int]) -> list[int]:
-        usable = [v for v in versions if (name, v) not in self._failed]
+        now = time.monotonic()
+        usable = [
+            v
+            for v in versions
+            if (name, v) not in self._failed
+            or self._failed[(name, v)].retry_at <= now
+        ]
         return usable[-self.num_versions :]
 
     def _publish(self, name: str, servables: dict[int, Servable]) -> None:
@@ -110,14 +153,29 @@ class ModelRepository:
                 "Loading model %s version %s from %s", name, version, path
             )
             servable = Servable(name, version, path)
+            servable.warm_up()
         except Exception as e:  # any load failure is reported, not raised
-            logger.error(
-                "Model %s version %s failed to load: %s", name, version, e
+            previous = self._failed.get((name, version))
+            attempts = 1 if previous is None else previous.attempts + 1
+            wait = min(
+                MAX_RETRY_SECONDS, _FIRST_RETRY_SECONDS * 2 ** (attempts - 1)
             )
-            self._failed[(name, version)] = f"{type(e).__name__}: {e}"
+            logger.error(
+                "Model %s version %s failed to load (attempt %s, next in "
+                "%.1f s): %s",
+                name,
+                version,
+                attempts,
+                wait,
+                e,
+            )
+            self._failed[(name, version)] = _Failure(
+                attempts, time.monotonic() + wait, type(e).__name__
+            )
             return
         finally:
             self._loading.discard((name, version))
+        self._failed.pop((name, version), None)
         self._publish(name, {**self._models.get(name, {}), version: servable})
         logger.info(
             "Serving model %s version %s (signatures: %s)",
@@ -211,8 +269,7 @@ class ModelRepository:
         served = ", ".join(self.model_names) or "none"
         return ServingError(
             404,
-            f"model '{name}' not found under {self.base_dir}; models "
-            f"served: {served}.",
+            f"model '{name}' not found; models served: {served}.",
         )
 
     def servable(self, name: str, version: int | None = None) -> Servable:
@@ -242,10 +299,16 @@ class ModelRepository:
             ServingError: 404 when the model or version is unknown.
         """
         response = get_model_status_pb2.GetModelStatusResponse()
-        states = {v: (_State.AVAILABLE, "") for v in self._models.get(name, {})}
-        for key, error in list(self._failed.items()):
+        states = {
+            v: (_State.START, "incomplete: no saved_model.pb yet")
+            for v in self._incomplete.get(name, [])
+        }
+        for key, failure in list(self._failed.items()):
             if key[0] == name:
-                states[key[1]] = (_State.END, error)
+                states[key[1]] = (_State.END, failure.message())
+        states.update(
+            {v: (_State.AVAILABLE, "") for v in self._models.get(name, {})}
+        )
         for key in list(self._loading):
             if key[0] == name:
                 states[key[1]] = (_State.LOADING, "")

@@ -38,6 +38,9 @@ PREDICTIONS_KEY = "predictions"
 OUTPUTS_KEY = "outputs"
 B64_KEY = "b64"
 _BYTES_SUFFIX = "_bytes"
+# The deepest list nesting decoded (TensorFlow's tensors have at most 254
+# dimensions; numpy's at most 32).
+MAX_RANK = 32
 
 _NUMPY_DTYPES = {
     "DT_FLOAT": np.float32,
@@ -134,7 +137,16 @@ def _dense_shape(value) -> list[int]:
 
 def _decode_string(value, name: str) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ServingError(
+                400,
+                f"input '{name}': the string has a lone surrogate "
+                f"(\\u{ord(value[e.start]):x}) at character {e.start}, which "
+                "is not Unicode text; send valid UTF-16 pairs or "
+                '{"b64": "<base64>"} for raw bytes.',
+            ) from None
     if _is_b64(value):
         try:
             return base64.b64decode(value[B64_KEY], validate=True)
@@ -230,6 +242,13 @@ def decode_tensor(value, info: dict, name: str) -> np.ndarray:
             the wrong JSON type, or a ragged list.
     """
     dtype_name, _ = _spec(info)
+    depth = len(_dense_shape(value))
+    if depth > MAX_RANK:
+        raise ServingError(
+            400,
+            f"input '{name}' is a list nested {depth} deep; tensors here "
+            f"have at most {MAX_RANK} dimensions.",
+        )
     if dtype_name not in _NUMPY_DTYPES:
         raise ServingError(
             400,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -10,11 +11,26 @@ import tensorflow_text  # noqa: F401  registers the tokenizer ops models use
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_pb2,
+    prediction_log_pb2,
+)
 
 from textmill.serving.serving_error import ServingError
 
 SAVED_MODEL_PB = "saved_model.pb"
+# TF Serving's warm-up file: a TFRecord of PredictionLog protos, replayed
+# when a version loads.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MAX_WARMUP_RECORDS = 1000
+logger = logging.getLogger(__name__)
+
+
+def _first_line(message: str) -> str:
+    """The first line of a TensorFlow error, without its node names."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line.split("\t [[")[0].split(" [[")[0].strip()[:500]
 
 
 def proto_json(message) -> dict:
@@ -44,6 +60,24 @@ def _signature_def_map(path: str) -> get_model_metadata_pb2.SignatureDefMap:
     for name, signature_def in meta_graph.signature_def.items():
         signature_defs.signature_def[name].CopyFrom(signature_def)
     return signature_defs
+
+
+def _warm_up_inputs(specs: dict) -> dict | None:
+    """One small example for inputs in metadata JSON form, or None when an
+    input is neither a string nor a number."""
+    inputs = {}
+    for name, info in specs.items():
+        dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"]))
+        if dtype == tf.string:
+            value = "warm up"
+        elif dtype.is_integer or dtype.is_floating:
+            value = 1
+        else:
+            return None
+        dims = info.get("tensor_shape", {}).get("dim", [])
+        shape = [1 if int(d["size"]) < 0 else int(d["size"]) for d in dims]
+        inputs[name] = tf.fill(shape, tf.constant(value, dtype))
+    return inputs
 
 
 class Servable:
@@ -104,6 +138,54 @@ class Servable:
             "metadata": {"signature_def": proto_json(self._signature_def_map)},
         }
 
+    def warm_up(self) -> int:
+        """Calls the signatures once so that first requests do not stall.
+
+        With TF Serving's `assets.extra/tf_serving_warmup_requests` (written
+        by the ServingPusher), its predict requests are replayed (at most
+        1000); without it, every signature whose inputs are all strings and
+        numbers is called once with one short example (`"warm up"`, 1 for
+        integers, 1.0 for floats).
+
+        Returns:
+            The number of calls made.
+
+        Raises:
+            ValueError: a warm-up request names a missing signature.
+            tf.errors.OpError: the model failed on a warm-up request.
+        """
+        path = os.path.join(self.path, WARMUP_FILE)
+        if tf.io.gfile.exists(path):
+            calls = 0
+            for record in tf.data.TFRecordDataset(path).take(
+                MAX_WARMUP_RECORDS
+            ):
+                log = prediction_log_pb2.PredictionLog.FromString(
+                    record.numpy()
+                )
+                request = log.predict_log.request
+                name = request.model_spec.signature_name or "serving_default"
+                if name not in self._functions:
+                    raise ValueError(
+                        f"{WARMUP_FILE} calls signature '{name}', which "
+                        f"the model lacks; it has {self.signature_names}."
+                    )
+                self._functions[name](
+                    **{
+                        key: tf.constant(tf.make_ndarray(value))
+                        for key, value in request.inputs.items()
+                    }
+                )
+                calls += 1
+            return calls
+        calls = 0
+        for name in self.signature_names:
+            inputs = _warm_up_inputs(self.signature_defs[name]["inputs"])
+            if inputs is not None:
+                self._functions[name](**inputs)
+                calls += 1
+        return calls
+
     def run(
         self, signature_name: str, inputs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
@@ -133,11 +215,20 @@ class Servable:
         try:
             outputs = self._functions[signature_name](**tensors)
         except tf.errors.InvalidArgumentError as e:
-            raise ServingError(400, e.message) from None
+            # The model's own check of a value; the graph's node names and
+            # stack after the first line are for the log only.
+            raise ServingError(400, _first_line(e.message)) from None
         except tf.errors.OpError as e:
+            logger.error(
+                "Model %s version %s failed in signature %s: %s",
+                self.name,
+                self.version,
+                signature_name,
+                e.message,
+            )
             raise ServingError(
                 500,
                 f"model '{self.name}' version {self.version} failed in "
-                f"signature '{signature_name}': {e.message}",
+                f"signature '{signature_name}'; see the server log.",
             ) from None
         return {name: value.numpy() for name, value in outputs.items()}

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from textmill.serving.generate_contract import GENERATE_SIGNATURE
+from textmill.serving.request_limits import RequestLimits
 from textmill.serving.serving_error import ServingError
 
 
@@ -80,6 +81,61 @@ def register(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
         default=256,
         help="largest batch accepted per request",
     )
+    defaults = RequestLimits()
+    limits = {
+        "--max-string-bytes": (
+            defaults.max_string_bytes,
+            "most UTF-8 bytes in one string of a request (a prompt)",
+        ),
+        "--max-new-tokens": (
+            defaults.max_new_tokens,
+            "max_new_tokens is accepted in [1, this]",
+        ),
+        "--max-num-beams": (
+            defaults.max_num_beams,
+            "num_beams is accepted in [1, this]",
+        ),
+        "--max-top-k": (defaults.max_top_k, "top_k is accepted in [0, this]"),
+        "--max-decode-rows": (
+            defaults.max_decode_rows,
+            "most rows per decode step: batch x num_beams, batch x "
+            "contrastive top_k",
+        ),
+    }
+    for flag, (default, text) in limits.items():
+        serve.add_argument(
+            flag, type=int, default=default, help=f"{text} (default: {default})"
+        )
+    serve.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="model calls run at once (default: half the cores, at least 1)",
+    )
+    serve.add_argument(
+        "--max-queue-seconds",
+        type=float,
+        default=5.0,
+        help="longest wait for a model slot before 503 (default: 5)",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=120.0,
+        help="seconds from a request's arrival to its answer before 504 "
+        "(default: 120)",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=15.0,
+        help="seconds an idle or slow connection stays open (default: 15)",
+    )
+    serve.add_argument(
+        "--auth-token-file",
+        help="file holding a token every request must send as "
+        "'Authorization: Bearer TOKEN'",
+    )
 
     generate = subparsers.add_parser(
         "generate", help="continue prompts with a served model"
@@ -107,7 +163,7 @@ def register(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
         "--timeout",
         type=float,
         default=120.0,
-        help="seconds to wait for the answer",
+        help="seconds the whole call may take (default: 120)",
     )
     generate.add_argument(
         "--json",
@@ -123,6 +179,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     logging.getLogger("textmill.serving").setLevel(logging.INFO)
     try:
+        auth_token = None
+        if args.auth_token_file:
+            with open(args.auth_token_file, encoding="utf-8") as handle:
+                auth_token = handle.read().strip()
+            if not auth_token:
+                raise ValueError(
+                    f"--auth-token-file {args.auth_token_file} is empty; "
+                    "write the token into it."
+                )
         server = ModelServer(
             ModelRepository(args.model_dir, num_versions=args.num_versions),
             host=args.host,
@@ -130,6 +195,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             poll_seconds=args.poll_seconds,
             max_request_bytes=args.max_request_bytes,
             max_batch_size=args.max_batch_size,
+            limits=RequestLimits(
+                max_string_bytes=args.max_string_bytes,
+                max_new_tokens=args.max_new_tokens,
+                max_num_beams=args.max_num_beams,
+                max_top_k=args.max_top_k,
+                max_decode_rows=args.max_decode_rows,
+            ),
+            max_concurrent=args.max_concurrent,
+            max_queue_seconds=args.max_queue_seconds,
+            request_timeout=args.request_timeout,
+            idle_timeout=args.idle_timeout,
+            auth_token=auth_token,
         )
         server.bind()
     except (OSError, ValueError) as e:  # bad option, no dir, port taken
@@ -142,13 +219,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
 
     def _terminate(signum, frame):
-        raise KeyboardInterrupt
+        server.request_stop()
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
     return 0
@@ -167,11 +243,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     except ServingError as e:
         print(f"textmill generate: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(
-            f"textmill generate: cannot reach {args.url}: {e}", file=sys.stderr
-        )
         return 1
     if args.json:
         print(json.dumps({"completions": completions}))

@@ -94,6 +94,12 @@ _PIECE_PATTERN = (
 # Pairs and merge-table entries pack two int32 values into one int64.
 _SHIFT = 2**32
 _NO_MERGE = tf.int64.max
+# Words (pre-tokens) longer than this many bytes are merged in pieces of this
+# many bytes. A word costs one merge-loop step per merge rank it uses, so one
+# very long word (e.g. 100 KB of letters without a space) would hold a
+# server's or Transform's worker for minutes; ids differ from `tokenizers`
+# only inside such words, at the piece boundaries.
+MAX_WORD_BYTES = 1024
 
 
 class ByteBPETokenizer(tf.Module):
@@ -105,8 +111,12 @@ class ByteBPETokenizer(tf.Module):
     pair with the lowest merge rank (the leftmost among equals) is merged
     until no pair has a merge, exactly as the `tokenizers` library does. The
     merge loop is one `tf.while_loop` over the distinct words of the batch;
-    each step merges one pair in every word, and a word leaves the loop as
-    soon as it has nothing left to merge.
+    each step merges, in every word, each occurrence of its lowest-rank pair
+    (see `_merge_positions`), and a word leaves the loop as soon as it has
+    nothing left to merge. A word longer than `max_word_bytes` (1024 by
+    default) is merged in pieces of that many bytes, which bounds the steps
+    one pathological word costs (a 30 KB run of letters); only such words
+    can get ids that differ from the library's.
 
     Special tokens such as `<|endoftext|>` get no special treatment in the
     input text: they are tokenized as plain text, as the `tokenizers`
@@ -132,6 +142,8 @@ class ByteBPETokenizer(tf.Module):
         merges: `merges.txt` in line format (one `left right` per line), in
             any of the same forms.
         name: the module name.
+        max_word_bytes: the longest word merged as one piece; longer words
+            are merged in pieces of this many bytes.
 
     Call arguments:
         tokenize(texts): a 1-D string tensor of documents. Returns token
@@ -151,8 +163,20 @@ class ByteBPETokenizer(tf.Module):
     <tf.Tensor: shape=(2,), dtype=string, numpy=array([b'Hello world', b'Hi'])>
     """
 
-    def __init__(self, vocabulary, merges, name: str | None = None):
+    def __init__(
+        self,
+        vocabulary,
+        merges,
+        name: str | None = None,
+        max_word_bytes: int = MAX_WORD_BYTES,
+    ):
         super().__init__(name=name)
+        if max_word_bytes < 2:
+            raise ValueError(
+                f"max_word_bytes is {max_word_bytes}; pass at least 2 (the "
+                f"default, {MAX_WORD_BYTES}, keeps the ids of `tokenizers`)."
+            )
+        self.max_word_bytes = int(max_word_bytes)
         self.vocabulary = vocabulary
         self.merges = merges
         paths = [_path_of(vocabulary), _path_of(merges)]
@@ -401,11 +425,27 @@ class ByteBPETokenizer(tf.Module):
         # model has no unknown token.
         known = symbol_ids >= 0
         symbols = tf.boolean_mask(symbol_ids, known)
-        # The loop works on the symbols of the "active" words only: `owner`
-        # maps each symbol to its active word and `active` each active word
-        # to its index in `words`. A word without a merge leaves the loop.
-        owner = tf.boolean_mask(byte_values.value_rowids(), known)
-        active = tf.range(num_words)
+        # A word longer than `max_word_bytes` is merged in pieces of that
+        # many bytes (`pieces` of them, `piece_word` their words).
+        rows = byte_values.value_rowids()
+        piece_bytes = tf.constant(self.max_word_bytes, tf.int64)
+        pieces_per_word = -(-byte_values.row_lengths() // piece_bytes)
+        first_piece = tf.cumsum(pieces_per_word, exclusive=True)
+        piece = (
+            tf.gather(first_piece, rows)
+            + (
+                tf.range(tf.size(rows, out_type=tf.int64))
+                - tf.gather(byte_values.row_starts(), rows)
+            )
+            // piece_bytes
+        )
+        piece_word = tf.repeat(tf.range(num_words), pieces_per_word)
+        # The loop works on the symbols of the "active" pieces only: `owner`
+        # maps each symbol to its active piece and `active` each active
+        # piece to its index in `piece_word`. A piece without a merge leaves
+        # the loop.
+        owner = tf.boolean_mask(piece, known)
+        active = tf.range(tf.size(piece_word, out_type=tf.int64))
         # Item 0 is empty, so that the arrays can be concatenated even when
         # the loop does not run (an eager TensorArray cannot concat nothing).
         finished_symbols, finished_owners = (
@@ -429,21 +469,15 @@ class ByteBPETokenizer(tf.Module):
                 symbols[:-1] * _SHIFT + symbols[1:]
             )
             mergeable = tf.equal(owner[:-1], owner[1:]) & (packed >= 0)
-            position = tf.range(tf.size(packed, out_type=tf.int64))
-            # Lowest rank first, then leftmost: rank * 2^32 + position.
-            score = tf.where(
-                mergeable, packed - packed % _SHIFT + position, _NO_MERGE
+            num_active = tf.size(active, out_type=tf.int64)
+            left, merging = _merge_positions(
+                self._merge_table, symbols, owner, packed, mergeable, num_active
             )
-            best = tf.math.unsorted_segment_min(
-                score, owner[:-1], tf.size(active, out_type=tf.int64)
-            )
-            merging = best < _NO_MERGE
             finished = tf.logical_not(tf.gather(merging, owner))
             done = done.write(step, tf.boolean_mask(symbols, finished))
             done_owner = done_owner.write(
                 step, tf.boolean_mask(tf.gather(active, owner), finished)
             )
-            left = tf.boolean_mask(best, merging) % _SHIFT
             symbols = tf.tensor_scatter_nd_update(
                 symbols, left[:, None], tf.gather(packed, left) % _SHIFT
             )
@@ -477,12 +511,92 @@ class ByteBPETokenizer(tf.Module):
         )
         symbols = finished_symbols.concat()
         owner = finished_owners.concat()
-        # Words left the loop in any order; a stable sort by word keeps each
-        # word's symbols in order.
+        # Pieces left the loop in any order; a stable sort by piece keeps
+        # each piece's symbols in order, and a word's pieces are in order.
         order = tf.argsort(owner, stable=True)
         return tf.RaggedTensor.from_value_rowids(
-            tf.gather(symbols, order), tf.gather(owner, order), nrows=num_words
+            tf.gather(symbols, order),
+            tf.gather(piece_word, tf.gather(owner, order)),
+            nrows=num_words,
         )
+
+
+def _merge_positions(merge_table, symbols, owner, packed, mergeable, num_words):
+    """Picks the pairs one merge step merges, as `tokenizers` would.
+
+    `tokenizers` merges one pair at a time: the lowest rank, then the
+    leftmost. Merging one pair at a time costs one loop step per merge, so a
+    long word costs O(length^2). This step instead merges, in each word,
+    every occurrence of the word's lowest-rank pair (left to right, without
+    overlap: `a a a` gives `aa a`), which is what the one-at-a-time order
+    does as long as none of the pairs those merges create ranks lower (a
+    merges file learned by BPE never has such a pair: a merge is learned
+    after the tokens it joins). Where one does, the word merges only its
+    leftmost pair this step, so the ids are exactly the library's for any
+    merges file.
+
+    Args:
+        merge_table: pair (`left * 2^32 + right`) -> `rank * 2^32 + id`.
+        symbols: the symbol ids of the active words, concatenated.
+        owner: the active word of each symbol.
+        packed: the merge-table value of each adjacent pair (-1: none).
+        mergeable: whether each adjacent pair merges (same word, has a rank).
+        num_words: the number of active words.
+
+    Returns:
+        `(left, merging)`: the positions of the pairs to merge (their left
+        symbols), and whether each active word merges anything.
+    """
+    pair_owner = owner[:-1]
+    position = tf.range(tf.size(packed, out_type=tf.int64))
+    rank = packed // _SHIFT
+    # Lowest rank first, then leftmost: rank * 2^32 + position.
+    score = tf.where(mergeable, rank * _SHIFT + position, _NO_MERGE)
+    best = tf.math.unsorted_segment_min(score, pair_owner, num_words)
+    merging = best < _NO_MERGE
+    best_rank = tf.gather(best // _SHIFT, pair_owner)
+    candidate = mergeable & tf.equal(rank, best_rank)
+    # Candidates next to each other are one run of the same symbol (`a a`
+    # then `a a`); every other one of a run merges, from its start.
+    run_start = candidate & tf.logical_not(_previous(candidate))
+    run_index = tf.maximum(tf.cumsum(tf.cast(run_start, tf.int64)) - 1, 0)
+    start_position = tf.gather(
+        tf.concat([tf.boolean_mask(position, run_start), [0]], 0), run_index
+    )
+    chosen = candidate & tf.equal((position - start_position) % 2, 0)
+    merged = packed % _SHIFT
+    # The pairs each merge creates, in the one-at-a-time order: on the left
+    # with the symbol before (itself merged if the pair before was chosen),
+    # on the right with the symbol after as it is now.
+    num_pairs = tf.size(packed)
+    before = tf.concat([[-1], symbols], 0)[:num_pairs]
+    before_owner = tf.concat([[-1], owner], 0)[:num_pairs]
+    previous_chosen = tf.concat([[False, False], chosen], 0)[:num_pairs]
+    previous_merged = tf.concat([[0, 0], merged], 0)[:num_pairs]
+    before = tf.where(previous_chosen, previous_merged, before)
+    after = tf.concat([symbols[2:], [-1]], 0)[:num_pairs]
+    after_owner = tf.concat([owner[2:], [-1]], 0)[:num_pairs]
+    left_rank = merge_table.lookup(before * _SHIFT + merged) // _SHIFT
+    right_rank = merge_table.lookup(merged * _SHIFT + after) // _SHIFT
+    early = (
+        tf.equal(before_owner, pair_owner)
+        & (left_rank >= 0)
+        & (left_rank <= best_rank)
+    ) | (
+        tf.equal(after_owner, pair_owner)
+        & (right_rank >= 0)
+        & (right_rank <= best_rank)
+    )
+    one_only = tf.gather(
+        tf.math.unsorted_segment_max(
+            tf.cast(chosen & early, tf.int32), pair_owner, num_words
+        )
+        > 0,
+        pair_owner,
+    )
+    leftmost = tf.equal(position, tf.gather(best % _SHIFT, pair_owner))
+    chosen = tf.where(one_only, leftmost & candidate, chosen)
+    return tf.boolean_mask(position, chosen), merging
 
 
 def _table_entries(vocab_path, merges_path):
