@@ -175,6 +175,10 @@ class Arm:
         with open(self.log.name) as f:
             return f.read()[-4000:]
 
+    def view(self, name: str) -> SharedArm:
+        """The arm `name` hosted by this worker (cases `name/...`)."""
+        return SharedArm(name, self)
+
     def close(self) -> None:
         """Ends the worker (closing its input ends its loop)."""
         with contextlib.suppress(OSError):
@@ -187,13 +191,49 @@ class Arm:
         self._answers.close()
 
 
-def serve(cases: dict[str, Callable[[], object]], info=None) -> None:
+class SharedArm:
+    """One of several arms hosted by one worker process.
+
+    Its cases are the worker's cases named `arm/case`, so that arms of one
+    library share one process (one copy of the runtime in memory).
+
+    Args:
+        name: the arm's name (the prefix of its cases).
+        worker: the started `Arm` that hosts it.
+    """
+
+    def __init__(self, name: str, worker: Arm):
+        self.name = name
+        self.worker = worker
+        prefix = f"{name}/"
+        self.info = {
+            "cases": [
+                case[len(prefix) :]
+                for case in worker.info["cases"]
+                if case.startswith(prefix)
+            ],
+            "info": worker.info["info"],
+        }
+
+    def call(self, case: str) -> dict:
+        """As `Arm.call`, for this arm's `case`."""
+        return self.worker.call(f"{self.name}/{case}")
+
+
+def serve(
+    cases: dict[str, Callable[[], object]],
+    info=None,
+    output: Callable[[object], object] | None = None,
+) -> None:
     """The worker's loop: runs the requested cases, answers their timing.
 
     Args:
-        cases: case name -> a callable whose return value (JSON-ready) is
-            the case's output, e.g. the tokens, for the driver to check.
+        cases: case name -> a callable whose return value is the case's
+            output, e.g. the tokens, for the driver to check.
         info: JSON-ready facts about the worker, sent once at start.
+        output: turns a case's return value into what the driver gets
+            (JSON-ready, e.g. a digest), after the clock stops; the value
+            itself by default.
     """
     answers = os.fdopen(int(os.environ[_ANSWERS_FD_ENV]), "w")
     # Libraries that print to stdout must not garble the answers.
@@ -208,12 +248,14 @@ def serve(cases: dict[str, Callable[[], object]], info=None) -> None:
         case = json.loads(line)["case"]
         try:
             wall, cpu = time.perf_counter(), time.process_time()
-            output = cases[case]()
+            result = cases[case]()
+            wall = time.perf_counter() - wall
+            cpu = time.process_time() - cpu
             answer(
                 {
-                    "wall_s": time.perf_counter() - wall,
-                    "cpu_s": time.process_time() - cpu,
-                    "output": output,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "output": output(result) if output else result,
                 }
             )
         except Exception as error:  # noqa: BLE001 - reported to the driver
@@ -221,7 +263,7 @@ def serve(cases: dict[str, Callable[[], object]], info=None) -> None:
 
 
 def interleave(
-    arms: Sequence[Arm],
+    arms: Sequence[Arm | SharedArm],
     cases: Sequence[str],
     repeats: int,
     warmups: int = 1,

@@ -92,3 +92,30 @@ def test_workers_are_timed_in_turn(tmp_path):
     assert results["a"]["case"]["output"] == ["a"]
     assert len(results["b"]["case"]["wall_s"]) == 3
     assert arms[0].info["info"] == {"name": "a"}
+
+
+def test_shared_arms_strip_their_prefix(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import importlib.util
+            spec = importlib.util.spec_from_file_location("h", {_PATH!r})
+            h = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(h)
+            h.serve({{"x/1": lambda: "x1", "y/1": lambda: "y1",
+                      "y/2": lambda: "y2"}})
+            """
+        )
+    )
+    worker = harness.Arm("w", [sys.executable, str(script)])
+    try:
+        x, y = worker.view("x"), worker.view("y")
+        assert x.info["cases"] == ["1"]
+        assert sorted(y.info["cases"]) == ["1", "2"]
+        results = harness.interleave([x, y], ["1", "2"], repeats=2)
+    finally:
+        worker.close()
+    assert results["x"]["1"]["output"] == "x1"
+    assert "2" not in results["x"]
+    assert results["y"]["2"]["output"] == "y2"
