@@ -190,7 +190,61 @@ def _prompts_worker(args) -> dict:
     return {"prompts": prompts, "prompt_ids": prompt_ids, "eos_id": eos}
 
 
-ONE_SHOT = {"checkpoint": _checkpoint_worker, "prompts": _prompts_worker}
+def _prepare_worker(args) -> dict:
+    """Exports the SavedModel and converts one TFLite loop, once.
+
+    In a process of its own per TFLite variant: the conversions' peak
+    memory (the int8 one takes gigabytes) is freed before the timed
+    workers start.
+    """
+    import functools
+
+    import keras
+
+    from textmill.serving.sampling.token_id_generation import (
+        GENERATE_IDS,
+        INPUT_SPECS,
+        generate_token_ids,
+    )
+    from textmill.serving.tflite_conversion import (
+        convert_generation_to_tflite,
+    )
+
+    files = _tokenizer_files(args.work_dir)
+    model = _textmill_model(args)
+    path = os.path.join(args.work_dir, "savedmodel")
+    if not os.path.isdir(path):
+        _export_savedmodel(model, files, args.eos_id, path)
+    network_dir = os.path.join(args.work_dir, "network")
+    if not os.path.isdir(network_dir):
+        network = keras.export.ExportArchive()
+        network.track(model)
+        network.add_endpoint(
+            GENERATE_IDS,
+            functools.partial(
+                generate_token_ids,
+                model,
+                bos_id=args.eos_id,
+                stop_token_id=STOP_ID,
+                max_length=model.backbone.max_sequence_length,
+            ),
+            INPUT_SPECS,
+        )
+        network.write_out(network_dir, verbose=False)
+    variant = args.tflite_variant
+    tflite_path = os.path.join(args.work_dir, f"generate_{variant}.tflite")
+    if not os.path.exists(tflite_path):
+        with open(tflite_path + ".part", "wb") as f:
+            f.write(convert_generation_to_tflite(network_dir, variant))
+        os.replace(tflite_path + ".part", tflite_path)
+    return {"prepared": tflite_path}
+
+
+ONE_SHOT = {
+    "checkpoint": _checkpoint_worker,
+    "prompts": _prompts_worker,
+    "prepare": _prepare_worker,
+}
 
 
 # Serving workers: load once, then answer timed cases (bench/harness.py).
@@ -293,21 +347,10 @@ def _hf_tf_cases(args) -> tuple[dict, dict]:
 
 
 def _textmill_cases(args) -> tuple[dict, dict]:
-    import functools
-
-    import keras
     import numpy as np
     import tensorflow as tf
 
     from textmill.serving.sampling import CausalLMGenerator, SamplerSettings
-    from textmill.serving.sampling.token_id_generation import (
-        GENERATE_IDS,
-        INPUT_SPECS,
-        generate_token_ids,
-    )
-    from textmill.serving.tflite_conversion import (
-        convert_generation_to_tflite,
-    )
     from textmill.serving.tflite_generation import TFLiteGenerator
     from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 
@@ -373,8 +416,6 @@ def _textmill_cases(args) -> tuple[dict, dict]:
 
     # The SavedModel (strings in and out).
     path = os.path.join(args.work_dir, "savedmodel")
-    if not os.path.isdir(path):
-        _export_savedmodel(model, files, args.eos_id, path)
     signature = tf.saved_model.load(path).signatures["generate"]
     for batch in args.batches:
         prompts = tf.constant(args.prompts[:batch])
@@ -396,27 +437,8 @@ def _textmill_cases(args) -> tuple[dict, dict]:
         cases[f"textmill_savedmodel/{batch}"] = run
 
     # TFLite: the whole greedy loop (float32 and int8 weights).
-    network_dir = os.path.join(args.work_dir, "network")
-    if not os.path.isdir(network_dir):
-        network = keras.export.ExportArchive()
-        network.track(model)
-        network.add_endpoint(
-            GENERATE_IDS,
-            functools.partial(
-                generate_token_ids,
-                model,
-                bos_id=args.eos_id,
-                stop_token_id=STOP_ID,
-                max_length=model.backbone.max_sequence_length,
-            ),
-            INPUT_SPECS,
-        )
-        network.write_out(network_dir, verbose=False)
     for variant in ("float32", "int8"):
         tflite_path = os.path.join(args.work_dir, f"generate_{variant}.tflite")
-        if not os.path.exists(tflite_path):
-            with open(tflite_path, "wb") as f:
-                f.write(convert_generation_to_tflite(network_dir, variant))
         info["bytes"][variant] = os.path.getsize(tflite_path)
         runner = TFLiteGenerator(
             tflite_path,
@@ -789,6 +811,11 @@ def main() -> None:
     if not os.path.isdir(base.hf_dir):
         _one_shot("checkpoint", base, torch_python)
     base = argparse.Namespace(**vars(base), **_one_shot("prompts", base))
+    for variant in ("float32", "int8"):
+        logger.info("Exporting and converting (TFLite %s)", variant)
+        _one_shot(
+            "prepare", argparse.Namespace(**vars(base), tflite_variant=variant)
+        )
     workers = {}
     try:
         for group in GROUPS:
