@@ -189,6 +189,9 @@ class Arm:
             self.process.kill()
             self.process.wait()
         self._answers.close()
+        self.log.close()
+        if self.process.returncode == 0:
+            os.remove(self.log.name)  # kept when the worker failed
 
 
 class SharedArm:
