@@ -271,6 +271,7 @@ def interleave(
     repeats: int,
     warmups: int = 1,
     log: Callable[[str], None] | None = None,
+    errors: dict | None = None,
 ) -> dict:
     """Times every arm on every case, interleaved.
 
@@ -283,21 +284,45 @@ def interleave(
         repeats: timed calls per arm and case (at least 5 for results).
         warmups: untimed calls per arm and case first.
         log: called with a progress line.
+        errors: when given, an arm that fails on a case is left out of the
+            case and its error stored as `errors[arm][case]`; otherwise
+            the failure is raised.
 
     Returns:
         `{arm: {case: {"wall_s": [...], "cpu_s": [...], "output": first
-        timed output}}}`.
+        timed output}}}`, without the cases an arm failed.
+
+    Raises:
+        RuntimeError: an arm failed and `errors` is None.
     """
     results = {arm.name: {} for arm in arms}
     for case in cases:
         present = [arm for arm in arms if case in arm.info["cases"]]
+        failed = set()
+
+        def call(arm, case=case, failed=failed):
+            try:
+                return arm.call(case)
+            except RuntimeError as error:
+                if errors is None:
+                    raise
+                errors.setdefault(arm.name, {})[case] = str(error)[-2000:]
+                failed.add(arm.name)
+                results[arm.name].pop(case, None)
+                return None
+
         for arm in present:
-            for _ in range(warmups):
-                arm.call(case)
             results[arm.name][case] = {"wall_s": [], "cpu_s": []}
+            for _ in range(warmups):
+                if call(arm) is None:
+                    break
         by_name = {arm.name: arm for arm in present}
         for _, name in interleaved_order(list(by_name), repeats):
-            answer = by_name[name].call(case)
+            if name in failed:
+                continue
+            answer = call(by_name[name])
+            if answer is None:
+                continue
             record = results[name][case]
             record["wall_s"].append(answer["wall_s"])
             record["cpu_s"].append(answer["cpu_s"])
@@ -306,6 +331,7 @@ def interleave(
             medians = {
                 name: summary(results[name][case]["wall_s"])["median"]
                 for name in by_name
+                if name not in failed
             }
             log(
                 f"{case}: "

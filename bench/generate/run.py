@@ -835,6 +835,9 @@ def main() -> None:
     finally:
         for worker in workers.values():
             worker.close()
+    # The raw timings and outputs, kept in the work directory.
+    with open(os.path.join(work_dir, "raw_runs.json"), "w") as f:
+        json.dump({"runs": runs, "infos": infos, "before": before}, f)
     skipped = {}
     if not args.torch_compile:
         skipped["torch_compile"] = (

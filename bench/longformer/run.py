@@ -327,14 +327,25 @@ def main() -> None:
                     except RuntimeError as error:
                         logger.error("%s", error)
                         errors[name][str(length)] = "error (see log)"
+                failures = {}
                 measured = harness.interleave(
-                    arms, ["step"], args.repeats, log=logger.info
+                    arms,
+                    ["step"],
+                    args.repeats,
+                    log=logger.info,
+                    errors=failures,
                 )
+                for name, failure in failures.items():
+                    logger.error("%s at %s: %s", name, length, failure)
+                    errors[name][str(length)] = (
+                        "error: " + (failure["step"].splitlines()[-1][:120])
+                    )
             finally:
                 for arm in arms:
                     arm.close()
             for name, cases in measured.items():
-                runs[name][str(length)] = cases["step"]
+                if "step" in cases:
+                    runs[name][str(length)] = cases["step"]
     results = {
         "argv": sys.argv[1:],
         "config": CONFIG,

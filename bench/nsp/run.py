@@ -383,7 +383,13 @@ def _markdown(results: dict) -> str:
                 " |"
             )
     pairs = results.get("sentence_pairs")
-    if pairs:
+    if not pairs:
+        lines += [
+            "",
+            "SentencePairGen was not measured in this run "
+            "(`--skip-sentence-pairs`).",
+        ]
+    else:
         rate = pairs["documents_per_s"]
         lines += [
             "",

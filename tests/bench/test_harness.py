@@ -119,3 +119,34 @@ def test_shared_arms_strip_their_prefix(tmp_path):
     assert results["x"]["1"]["output"] == "x1"
     assert "2" not in results["x"]
     assert results["y"]["2"]["output"] == "y2"
+
+
+def test_a_failing_arm_is_left_out_and_reported(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import importlib.util
+            spec = importlib.util.spec_from_file_location("h", {_PATH!r})
+            h = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(h)
+
+            def broken():
+                raise ValueError("no such model")
+
+            h.serve({{"ok/c": lambda: 1, "bad/c": broken}})
+            """
+        )
+    )
+    worker = harness.Arm("w", [sys.executable, str(script)])
+    try:
+        arms = [worker.view("ok"), worker.view("bad")]
+        with pytest.raises(RuntimeError, match="no such model"):
+            harness.interleave(arms, ["c"], repeats=2)
+        errors = {}
+        results = harness.interleave(arms, ["c"], repeats=2, errors=errors)
+    finally:
+        worker.close()
+    assert len(results["ok"]["c"]["wall_s"]) == 2
+    assert results["bad"] == {}
+    assert "ValueError: no such model" in errors["bad"]["c"]
