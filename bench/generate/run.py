@@ -13,7 +13,9 @@ default threading:
   sampler, XLA: its default) on the same Keras model;
 - `hf_tf_xla`: `TFGPT2LMHeadModel.generate` inside
   `tf.function(jit_compile=True)`; `hf_tf_eager`: the same without
-  `tf.function` (HF's default use); both Keras 2 (`TF_USE_LEGACY_KERAS=1`);
+  `tf.function` (HF's default use; by far the slowest arm, so batches
+  above `--eager-max-batch` leave it out); both Keras 2
+  (`TF_USE_LEGACY_KERAS=1`);
 - `torch_eager`: `GPT2LMHeadModel.generate` on PyTorch 2.13 (CPU) in a
   Python 3.11 virtual environment; `torch_compile`: the same with the
   model's forward under `torch.compile` and a static cache (with
@@ -325,10 +327,10 @@ def _hf_tf_cases(args) -> tuple[dict, dict]:
         mask = tf.constant(
             [[0] * (width - len(r)) + [1] * len(r) for r in rows], tf.int32
         )
-        for name, generate in (
-            ("hf_tf_xla", xla),
-            ("hf_tf_eager", model.generate),
-        ):
+        arms = [("hf_tf_xla", xla)]
+        if batch <= args.eager_max_batch:
+            arms.append(("hf_tf_eager", model.generate))
+        for name, generate in arms:
 
             def run(
                 ids=ids, mask=mask, generate=generate, width=width, batch=batch
@@ -780,10 +782,26 @@ def main() -> None:
         help="add the torch.compile arm (off by default: on 2 shared cores "
         "its compilation did not finish in 7 minutes)",
     )
+    parser.add_argument(
+        "--eager-max-batch",
+        type=int,
+        default=8,
+        help="largest batch of the hf_tf_eager arm (the slowest arm by "
+        "far; at larger batches it is left out to save time)",
+    )
     parser.add_argument("--torch-python", help="Python with torch")
     parser.add_argument("--work-dir", help="keep intermediate files here")
     parser.add_argument("--out-dir", default=HERE)
+    parser.add_argument(
+        "--from-raw",
+        help="write the results again from a run's raw_runs.json",
+    )
     args = parser.parse_args()
+    if args.from_raw:
+        with open(args.from_raw) as f:
+            raw = json.load(f)
+        _report(args, raw["runs"], raw["infos"], raw["before"])
+        return
     if args.one_shot or args.serve:
         payload = argparse.Namespace(**json.loads(args.payload))
         if args.one_shot:
@@ -806,6 +824,7 @@ def main() -> None:
         batches=args.batches,
         new_tokens=args.new_tokens,
         torch_compile=args.torch_compile,
+        eager_max_batch=args.eager_max_batch,
         work_dir=work_dir,
         hf_dir=os.path.join(work_dir, "hf"),
     )
@@ -835,14 +854,35 @@ def main() -> None:
     finally:
         for worker in workers.values():
             worker.close()
-    # The raw timings and outputs, kept in the work directory.
+    # The raw timings and outputs, kept in the work directory: `--from-raw`
+    # writes the results again from them.
     with open(os.path.join(work_dir, "raw_runs.json"), "w") as f:
         json.dump({"runs": runs, "infos": infos, "before": before}, f)
+    _report(args, runs, infos, before)
+
+
+def _run_argv() -> list[str]:
+    """This run's flags, without `--from-raw PATH`."""
+    argv = sys.argv[1:]
+    if "--from-raw" in argv:
+        at = argv.index("--from-raw")
+        argv = argv[:at] + argv[at + 2 :]
+    return argv
+
+
+def _report(args, runs: dict, infos: dict, before: dict) -> None:
+    """Checks the tokens, computes the statistics, writes the results."""
     skipped = {}
     if not args.torch_compile:
         skipped["torch_compile"] = (
             "not run: pass --torch-compile (its compilation did not finish "
             "in 7 minutes on 2 shared cores)"
+        )
+    large = [b for b in args.batches if b > args.eager_max_batch]
+    if large:
+        skipped["hf_tf_eager"] = (
+            f"batches {large} left out (--eager-max-batch "
+            f"{args.eager_max_batch}): the slowest arm by far"
         )
     if "torch_compile_skipped" in infos["torch"]:
         skipped["torch_compile"] = infos["torch"]["torch_compile_skipped"]
@@ -861,7 +901,7 @@ def main() -> None:
         peers = [p for p in FLOAT32_PEERS if batch in rates.get(p, {})]
         best[batch] = max(peers, key=lambda p: rates[p][batch]["median"])
     results = {
-        "argv": sys.argv[1:],
+        "argv": _run_argv(),
         "config": CONFIG,
         "init_scale": INIT_SCALE,
         "batches": args.batches,
