@@ -1,38 +1,51 @@
-"""Greedy decoding speed: textmill vs Hugging Face TF (XLA) vs PyTorch.
+"""Greedy decoding speed: textmill against every peer, like with like.
 
-Every implementation continues the same prompts by 128 greedy tokens at
-batch 1 and 8 with the same weights, each in its own process:
+Every arm continues the same prompts by `--new-tokens` greedy tokens at
+batches 1, 8 and 32, on the same float32 weights, with each library's
+default threading:
 
 - `textmill_savedmodel`: the exported SavedModel's `generate` signature
-  (raw strings in and out: in-graph tokenizer, XLA-compiled decoding loop
-  with a key-value cache);
-- `textmill_xla`: the Python API (`textmill.serving.sampling.generate`),
-  XLA-compiled, on token ids;
-- `textmill_graph`: the same loop as a plain `tf.function` (no XLA);
-- `hf_tf_xla`: `transformers.TFGPT2LMHeadModel.generate` inside
-  `tf.function(jit_compile=True)` (Keras 2, `TF_USE_LEGACY_KERAS=1`);
-- `hf_torch`: `transformers.GPT2LMHeadModel.generate` on PyTorch (CPU),
-  in a Python 3.11 virtual environment (torch 2.13.0 + transformers
-  4.57.6; located with `--torch-python`, or created under /tmp from the
-  torch wheel on disk; skipped with a message when neither works);
-- TFLite: the whole greedy loop converted to TFLite (float32 and
-  dynamic-range int8), run by `TFLiteGenerator` at batch 1: latency, file
-  size, and agreement of its tokens with the SavedModel's.
+  (strings in and out: in-graph tokenizer, decoding loop with a key-value
+  cache, detokenizer);
+- `textmill_api`: the Python API (`CausalLMGenerator`, graph mode: its
+  default on CPU) on token ids;
+- `keras_hub_generate`: keras-hub's own `GPT2CausalLM.generate` (greedy
+  sampler, XLA: its default) on the same Keras model;
+- `hf_tf_xla`: `TFGPT2LMHeadModel.generate` inside
+  `tf.function(jit_compile=True)`; `hf_tf_eager`: the same without
+  `tf.function` (HF's default use; by far the slowest arm, so batches
+  above `--eager-max-batch` leave it out); both Keras 2
+  (`TF_USE_LEGACY_KERAS=1`);
+- `torch_eager`: `GPT2LMHeadModel.generate` on PyTorch 2.13 (CPU) in a
+  Python 3.11 virtual environment; `torch_compile`: the same with the
+  model's forward under `torch.compile` and a static cache (with
+  `--torch-compile`: on 2 shared cores its compilation did not finish in 7
+  minutes, so the default run leaves it out);
+- `tflite_float32`, `tflite_int8`: the whole greedy loop converted to
+  TFLite (float32, and dynamic-range int8 weights), run by
+  `TFLiteGenerator`.
 
-Weights: a random Hugging Face GPT-2 of DistilGPT2's shape (6 layers,
-hidden 768, 12 heads, intermediate 3072, vocabulary 50257, 1024
-positions, no dropout) is written with `save_pretrained()` (by PyTorch, or
-by the TF classes without it) and read into textmill through
-`textmill.trainer.convert.gpt2.convert_gpt2`, so all hold the same weights;
-their greedy tokens are compared. The prompt token ids come from a
-byte-level BPE trained on the standard-library docstring corpus (the
-SavedModel's tokenizer); every row has the same number of tokens.
+Weights: a random GPT-2 of DistilGPT2's shape (6 layers, hidden 768, 12
+heads, vocabulary 50257), initialised with a standard deviation of 0.2
+(HF's default 0.02 makes greedy output repeat one token; at 0.2 a row's
+64 greedy tokens hold about 60 distinct ones), written by PyTorch with
+`save_pretrained()` and converted for textmill with `convert_gpt2`.
 
-Time: the wall clock of one `generate` call after a warm-up call of the
-same shape (which compiles), the fastest of `--repeats`; tokens per second
-count the new tokens actually generated in the batch.
+Prompts: the rows of a batch have UNEQUAL lengths (4 to 20 tokens with the
+begin-of-text token); every arm gets each row's own tokens (HF: left
+padding and an attention mask; keras-hub and textmill: right padding).
 
-Run: `python bench/generate/run.py` (about 10 minutes on 2 cores); writes
+Checks: every row of every arm's first timed call is compared with
+PyTorch eager's greedy tokens (the SavedModel returns text: its completion
+of each row is compared with the detokenized tokens of `textmill_api`,
+which is itself checked against PyTorch). The int8 rows report the
+fraction of tokens equal to PyTorch's instead.
+
+Time: see `bench/harness.py` (warm-up per arm and batch, then
+`--repeats` interleaved calls, medians). Tokens per second count the new
+tokens of the batch.
+
+Run: `python bench/generate/run.py` (about 20 minutes on 2 cores); writes
 `bench/generate/results.json` and `results.md` beside this file.
 """
 
@@ -40,15 +53,16 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import harness  # noqa: E402
+
 CONFIG = {
     "n_layer": 6,
     "n_embd": 768,
@@ -57,19 +71,32 @@ CONFIG = {
     "vocab_size": 50257,
     "n_positions": 1024,
 }
-PROMPT_TOKENS = 12
+INIT_SCALE = 0.2
 TOKENIZER_VOCAB = 8192
-STOP_ID = 50256  # GPT-2's <|endoftext|>: the stop token of the id paths
+STOP_ID = 50256  # GPT-2's <|endoftext|>: the stop token of every arm
 TORCH_VENV = "/tmp/textmill-torch311"
 TORCH_REQUIREMENTS = ("torch==2.13.0", "transformers==4.57.6")
-IMPLEMENTATIONS = (
-    "textmill_savedmodel",
-    "textmill_xla",
-    "textmill_graph",
+# Worker processes and the arms each hosts (arms of one process share its
+# memory: one copy of the runtime, not one per arm).
+GROUPS = {
+    "textmill": (
+        "textmill_savedmodel",
+        "textmill_api",
+        "keras_hub_generate",
+        "tflite_float32",
+        "tflite_int8",
+    ),
+    "hf_tf": ("hf_tf_xla", "hf_tf_eager"),
+    "torch": ("torch_eager", "torch_compile"),
+}
+FLOAT32_PEERS = (
+    "keras_hub_generate",
     "hf_tf_xla",
-    "hf_torch",
+    "hf_tf_eager",
+    "torch_eager",
+    "torch_compile",
 )
-TFLITE_VARIANTS = ("float32", "int8")
+TEXTMILL = ("textmill_savedmodel", "textmill_api", "tflite_float32")
 
 logger = logging.getLogger("bench.generate")
 
@@ -81,92 +108,201 @@ def _hf_config():
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        initializer_range=INIT_SCALE,
         bos_token_id=STOP_ID,
         eos_token_id=STOP_ID,
     )
 
 
-def _limit_threads(args) -> None:
-    """Every implementation computes with `args.threads` threads."""
-    if args.worker_framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-    elif args.worker_framework == "tf":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+def _prompt_lengths(batch: int) -> list[int]:
+    """Unequal prompt lengths (begin-of-text included), 4 to 20."""
+    return [4 + (row * 7) % 17 for row in range(batch)]
 
 
-def _timed(run, repeats: int) -> tuple[float, object]:
-    """Warm-up call, then the fastest of `repeats` timed calls."""
-    result = run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def _new_ids(rows, starts) -> list[list[int]]:
+    """Each row's new ids from its `start`, cut after the stop token."""
+    new = []
+    for row, start in zip(rows, starts, strict=True):
+        tokens = list(row[start:])
+        if STOP_ID in tokens:
+            tokens = tokens[: tokens.index(STOP_ID) + 1]
+        new.append(tokens)
+    return new
 
 
-def _record(seconds: float, new_ids: list[list[int]]) -> dict:
-    count = sum(len(row) for row in new_ids)
-    return {
-        "seconds": seconds,
-        "new_tokens": count,
-        "tokens_per_s": count / seconds,
-        "first_row": new_ids[0],
-    }
-
-
-# Workers: each runs in its own process and prints one JSON line.
+# One-shot workers (a fresh process each; print one JSON line).
 
 
 def _checkpoint_worker(args) -> dict:
-    """Writes the random checkpoint with PyTorch, or the TF classes."""
-    if args.framework == "torch":
-        import torch
-        from transformers import GPT2Config, GPT2LMHeadModel
+    """Writes the random checkpoint with PyTorch."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(GPT2Config(**_hf_config()))
-    else:
-        import tensorflow as tf
-        from transformers import GPT2Config, TFGPT2LMHeadModel
-
-        tf.random.set_seed(0)
-        model = TFGPT2LMHeadModel(GPT2Config(**_hf_config()))
-        model(model.dummy_inputs)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(**_hf_config()))
     model.save_pretrained(args.hf_dir, safe_serialization=True)
-    return {"framework": args.framework}
+    return {"saved": args.hf_dir}
 
 
-def _hf_torch_worker(args) -> dict:
+def _prompts_worker(args) -> dict:
+    """Prompt strings and ids (begin-of-text first), unequal lengths."""
+    import tensorflow as tf
+
+    from textmill.tokenization.bpe_files import export_hf_bpe
+    from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+
+    files = _tokenizer_files(args.work_dir)
+    # `convert_gpt2` needs the checkpoint's tokenizer files for a preset.
+    if not os.path.exists(os.path.join(args.hf_dir, "vocab.json")):
+        export_hf_bpe(files, args.hf_dir)
+    tokenizer = ByteBPETokenizer(files.vocab_path, files.merges_path)
+    eos = files.token_id("<|endoftext|>")
+    sentences = [
+        "Return the path of the module, or raise an error if the file is "
+        "missing from the folder",
+        "The river runs to the sea and the sea returns it as rain over the "
+        "hills of the north",
+        "A decoder reads one token at a time and keeps a cache of the keys "
+        "and values it saw",
+        "Numbers such as 12 and 345 are split into tokens by the byte pair "
+        "encoder before training",
+        "When the file is missing the function logs a warning and returns "
+        "the default value instead",
+        "Each worker process reads its own shard of the data and writes "
+        "its results to a new file",
+        "The scheduler retries a failed task three times before it gives "
+        "up and reports the error",
+        "Strings are encoded as UTF-8 bytes before they are split into "
+        "words and merged into tokens",
+    ]
+    batch = max(args.batches)
+    prompts, prompt_ids = [], []
+    for row, length in enumerate(_prompt_lengths(batch)):
+        sentence = sentences[row % len(sentences)]
+        ids = tokenizer.tokenize(tf.constant([sentence]))[0].numpy()
+        ids = ids[: length - 1].tolist()
+        text = tokenizer.detokenize(tf.ragged.constant([ids], tf.int64))
+        text = text.numpy()[0].decode("utf-8")
+        # The SavedModel tokenizes the text again: keep only prompts whose
+        # text gives back the same ids.
+        again = tokenizer.tokenize(tf.constant([text]))[0].numpy().tolist()
+        if again != ids:
+            raise ValueError(f"prompt {text!r} does not round-trip")
+        prompts.append(text)
+        prompt_ids.append([eos] + ids)
+    return {"prompts": prompts, "prompt_ids": prompt_ids, "eos_id": eos}
+
+
+def _prepare_worker(args) -> dict:
+    """Exports the SavedModel and converts one TFLite loop, once.
+
+    In a process of its own per TFLite variant: the conversions' peak
+    memory (the int8 one takes gigabytes) is freed before the timed
+    workers start.
+    """
+    import functools
+
+    import keras
+
+    from textmill.serving.sampling.token_id_generation import (
+        GENERATE_IDS,
+        INPUT_SPECS,
+        generate_token_ids,
+    )
+    from textmill.serving.tflite_conversion import (
+        convert_generation_to_tflite,
+    )
+
+    files = _tokenizer_files(args.work_dir)
+    model = _textmill_model(args)
+    path = os.path.join(args.work_dir, "savedmodel")
+    if not os.path.isdir(path):
+        _export_savedmodel(model, files, args.eos_id, path)
+    network_dir = os.path.join(args.work_dir, "network")
+    if not os.path.isdir(network_dir):
+        network = keras.export.ExportArchive()
+        network.track(model)
+        network.add_endpoint(
+            GENERATE_IDS,
+            functools.partial(
+                generate_token_ids,
+                model,
+                bos_id=args.eos_id,
+                stop_token_id=STOP_ID,
+                max_length=model.backbone.max_sequence_length,
+            ),
+            INPUT_SPECS,
+        )
+        network.write_out(network_dir, verbose=False)
+    variant = args.tflite_variant
+    tflite_path = os.path.join(args.work_dir, f"generate_{variant}.tflite")
+    if not os.path.exists(tflite_path):
+        with open(tflite_path + ".part", "wb") as f:
+            f.write(convert_generation_to_tflite(network_dir, variant))
+        os.replace(tflite_path + ".part", tflite_path)
+    return {"prepared": tflite_path}
+
+
+ONE_SHOT = {
+    "checkpoint": _checkpoint_worker,
+    "prompts": _prompts_worker,
+    "prepare": _prepare_worker,
+}
+
+
+# Serving workers: load once, then answer timed cases (bench/harness.py).
+
+
+def _torch_cases(args) -> tuple[dict, dict]:
     import torch
     from transformers import GPT2LMHeadModel
 
     model = GPT2LMHeadModel.from_pretrained(args.hf_dir).eval()
-    results = {"threads": torch.get_num_threads()}
-    for batch in args.batches:
-        ids = torch.tensor(args.prompt_ids[:batch])
+    info = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    cases = {}
 
-        def run(ids=ids):
+    def make(batch, generate_model, extra):
+        rows = args.prompt_ids[:batch]
+        width = max(len(r) for r in rows)
+        # Left padding: the new tokens start at `width` in every row.
+        ids = torch.tensor([[0] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor(
+            [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+        )
+
+        def run():
             with torch.inference_mode():
-                out = model.generate(
+                out = generate_model.generate(
                     input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
+                    attention_mask=mask,
                     max_new_tokens=args.new_tokens,
                     do_sample=False,
                     pad_token_id=0,
+                    **extra,
                 )
-            return _new_ids(out.tolist(), ids.shape[1])
+            return _new_ids(out.tolist(), [width] * batch)
 
-        results[str(batch)] = _record(*_timed(run, args.repeats))
-    return results
+        return run
+
+    for batch in args.batches:
+        cases[f"torch_eager/{batch}"] = make(batch, model, {})
+    if args.torch_compile:
+        try:
+            compiled = GPT2LMHeadModel.from_pretrained(args.hf_dir).eval()
+            compiled.forward = torch.compile(compiled.forward)
+            extra = {"cache_implementation": "static"}
+            for batch in args.batches:
+                case = make(batch, compiled, extra)
+                case()  # compiles now; a failure skips the arm
+                cases[f"torch_compile/{batch}"] = case
+        except Exception as error:  # noqa: BLE001 - reported, arm skipped
+            info["torch_compile_skipped"] = f"{type(error).__name__}: {error}"[
+                :300
+            ]
+    return cases, info
 
 
-def _hf_tf_worker(args) -> dict:
+def _hf_tf_cases(args) -> tuple[dict, dict]:
     import tensorflow as tf
     from safetensors.numpy import load_file
     from transformers import GPT2Config, TFGPT2LMHeadModel
@@ -179,39 +315,155 @@ def _hf_tf_worker(args) -> dict:
     # iterable"); the same loader on the file's arrays can.
     model = TFGPT2LMHeadModel(GPT2Config.from_pretrained(args.hf_dir))
     model(model.dummy_inputs)
-    weights = os.path.join(args.hf_dir, "model.safetensors")
-    if os.path.exists(weights):
-        load_pytorch_state_dict_in_tf2_model(model, load_file(weights))
-    else:
-        model = TFGPT2LMHeadModel.from_pretrained(args.hf_dir)
-    generate = tf.function(model.generate, jit_compile=True)
-    results = {}
+    load_pytorch_state_dict_in_tf2_model(
+        model, load_file(os.path.join(args.hf_dir, "model.safetensors"))
+    )
+    xla = tf.function(model.generate, jit_compile=True)
+    cases = {}
     for batch in args.batches:
-        ids = tf.constant(args.prompt_ids[:batch], tf.int32)
+        rows = args.prompt_ids[:batch]
+        width = max(len(r) for r in rows)
+        ids = tf.constant([[0] * (width - len(r)) + r for r in rows], tf.int32)
+        mask = tf.constant(
+            [[0] * (width - len(r)) + [1] * len(r) for r in rows], tf.int32
+        )
+        arms = [("hf_tf_xla", xla)]
+        if batch <= args.eager_max_batch:
+            arms.append(("hf_tf_eager", model.generate))
+        for name, generate in arms:
 
-        def run(ids=ids):
-            out = generate(
-                input_ids=ids,
-                attention_mask=tf.ones_like(ids),
-                max_new_tokens=args.new_tokens,
-                do_sample=False,
-                pad_token_id=0,
+            def run(
+                ids=ids, mask=mask, generate=generate, width=width, batch=batch
+            ):
+                out = generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    max_new_tokens=args.new_tokens,
+                    do_sample=False,
+                    pad_token_id=0,
+                )
+                return _new_ids(out.numpy().tolist(), [width] * batch)
+
+            cases[f"{name}/{batch}"] = run
+    info = {"tensorflow": tf.__version__}
+    return cases, info
+
+
+def _textmill_cases(args) -> tuple[dict, dict]:
+    import numpy as np
+    import tensorflow as tf
+
+    from textmill.serving.sampling import CausalLMGenerator, SamplerSettings
+    from textmill.serving.tflite_generation import TFLiteGenerator
+    from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+
+    files = _tokenizer_files(args.work_dir)
+    tokenizer = ByteBPETokenizer(files.vocab_path, files.merges_path)
+    model = _textmill_model(args)
+    info = {"tensorflow": tf.__version__, "bytes": {}}
+    cases = {}
+
+    # textmill_api and the detokenized reference of the SavedModel.
+    generator = CausalLMGenerator(model)
+    settings = SamplerSettings(
+        max_new_tokens=args.new_tokens, stop_token_id=STOP_ID
+    )
+    api_text = {}
+    for batch in args.batches:
+        rows = args.prompt_ids[:batch]
+        width = max(len(r) for r in rows)
+        ids = np.array([r + [0] * (width - len(r)) for r in rows], np.int32)
+        mask = np.array(
+            [[1] * len(r) + [0] * (width - len(r)) for r in rows], bool
+        )
+
+        def run(ids=ids, mask=mask):
+            out = generator(ids, mask, settings)
+            tokens, kept = out.token_ids.numpy(), out.generated_mask.numpy()
+            return [
+                row[m].tolist() for row, m in zip(tokens, kept, strict=True)
+            ]
+
+        cases[f"textmill_api/{batch}"] = run
+        text_ids = [[t for t in r if t != STOP_ID] for r in run()]
+        text = tokenizer.detokenize(
+            tf.ragged.constant(text_ids, tf.int64, ragged_rank=1)
+        )
+        api_text[batch] = [t.decode("utf-8", "replace") for t in text.numpy()]
+
+    # keras-hub's own generate on the same model (greedy, XLA).
+    hub = _textmill_model(args)
+    hub.compile(sampler="greedy")
+    for batch in args.batches:
+        rows = args.prompt_ids[:batch]
+        width = max(len(r) for r in rows) + args.new_tokens
+        ids = np.array([r + [0] * (width - len(r)) for r in rows], np.int32)
+        mask = np.array(
+            [[1] * len(r) + [0] * (width - len(r)) for r in rows], bool
+        )
+        starts = [len(r) for r in rows]
+
+        def run(ids=ids, mask=mask, starts=starts):
+            out = hub.generate(
+                {"token_ids": ids, "padding_mask": mask}, stop_token_ids=None
             )
-            return _new_ids(out.numpy().tolist(), ids.shape[1])
+            rows = [
+                row[start : start + args.new_tokens]
+                for row, start in zip(
+                    np.asarray(out["token_ids"]).tolist(), starts, strict=True
+                )
+            ]
+            return _new_ids(rows, [0] * len(rows))
 
-        results[str(batch)] = _record(*_timed(run, args.repeats))
-    return results
+        cases[f"keras_hub_generate/{batch}"] = run
+
+    # The SavedModel (strings in and out).
+    path = os.path.join(args.work_dir, "savedmodel")
+    signature = tf.saved_model.load(path).signatures["generate"]
+    for batch in args.batches:
+        prompts = tf.constant(args.prompts[:batch])
+
+        def run(prompts=prompts, batch=batch):
+            out = signature(
+                prompt=prompts, max_new_tokens=tf.constant(args.new_tokens)
+            )
+            texts = [
+                t.decode("utf-8", "replace") for t in out["completion"].numpy()
+            ]
+            return {
+                "num_new_tokens": out["num_new_tokens"].numpy().tolist(),
+                "same_text_as_api": [
+                    a == b for a, b in zip(texts, api_text[batch], strict=True)
+                ],
+            }
+
+        cases[f"textmill_savedmodel/{batch}"] = run
+
+    # TFLite: the whole greedy loop (float32 and int8 weights).
+    for variant in ("float32", "int8"):
+        tflite_path = os.path.join(args.work_dir, f"generate_{variant}.tflite")
+        info["bytes"][variant] = os.path.getsize(tflite_path)
+        runner = TFLiteGenerator(
+            tflite_path,
+            files.vocab_path,
+            files.merges_path,
+            stop_token_id=STOP_ID,
+        )
+        for batch in args.batches:
+            prompt = [r[1:] for r in args.prompt_ids[:batch]]  # adds BOS
+
+            def run(prompt=prompt, runner=runner):
+                return runner.generate_ids(prompt, args.new_tokens)[0]
+
+            cases[f"tflite_{variant}/{batch}"] = run
+    return cases, info
 
 
-def _new_ids(rows: list[list[int]], prompt_length: int) -> list[list[int]]:
-    """Generated ids of each row, up to and including the stop token."""
-    new = []
-    for row in rows:
-        tokens = row[prompt_length:]
-        if STOP_ID in tokens:
-            tokens = tokens[: tokens.index(STOP_ID) + 1]
-        new.append(tokens)
-    return new
+SERVERS = {
+    "textmill": _textmill_cases,
+    "hf_tf": _hf_tf_cases,
+    "torch": _torch_cases,
+}
 
 
 def _textmill_model(args):
@@ -223,32 +475,6 @@ def _textmill_model(args):
     if not os.path.isdir(preset):
         convert_gpt2(args.hf_dir, preset)
     return keras_hub.models.GPT2CausalLM.from_preset(preset, preprocessor=None)
-
-
-def _textmill_worker(args) -> dict:
-    import numpy as np
-
-    from textmill.serving.sampling import CausalLMGenerator, SamplerSettings
-
-    model = _textmill_model(args)
-    jit = args.implementation == "textmill_xla"
-    generator = CausalLMGenerator(model, jit_compile=jit)
-    settings = SamplerSettings(
-        max_new_tokens=args.new_tokens, stop_token_id=STOP_ID
-    )
-    results = {}
-    for batch in args.batches:
-        ids = np.array(args.prompt_ids[:batch], np.int32)
-
-        def run(ids=ids):
-            out = generator(ids, np.ones_like(ids, bool), settings)
-            tokens, mask = out.token_ids.numpy(), out.generated_mask.numpy()
-            return [
-                row[m].tolist() for row, m in zip(tokens, mask, strict=True)
-            ]
-
-        results[str(batch)] = _record(*_timed(run, args.repeats))
-    return results
 
 
 def _tokenizer_files(work_dir: str):
@@ -270,40 +496,6 @@ def _tokenizer_files(work_dir: str):
     with gzip.open(path, "rt", encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line in f]
     return train_byte_bpe(texts, TOKENIZER_VOCAB, folder)
-
-
-def _prompts_worker(args) -> dict:
-    """Prompt strings and their ids (end-of-text first), equal lengths."""
-    import tensorflow as tf
-
-    from textmill.tokenization.bpe_files import export_hf_bpe
-    from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-
-    files = _tokenizer_files(args.work_dir)
-    # The checkpoint's tokenizer files: `convert_gpt2` needs them to write
-    # a preset (it fails without a preprocessor).
-    if not os.path.exists(os.path.join(args.hf_dir, "vocab.json")):
-        export_hf_bpe(files, args.hf_dir)
-    tokenizer = ByteBPETokenizer(files.vocab_path, files.merges_path)
-    eos = files.token_id("<|endoftext|>")
-    sentences = [
-        "Return the path of the module, or raise an error if",
-        "The river runs to the sea and the sea returns it as",
-        "A decoder reads one token at a time and keeps a cache",
-        "Numbers such as 12 and 345 are split into tokens by",
-        "When the file is missing the function logs a warning",
-        "Each worker process reads its own shard of the data",
-        "The scheduler retries a failed task three times before",
-        "Strings are encoded as UTF-8 bytes before they are",
-    ]
-    prompts, prompt_ids = [], []
-    for sentence in sentences:
-        ids = tokenizer.tokenize(tf.constant([sentence]))[0].numpy()
-        ids = ids[: PROMPT_TOKENS - 1].tolist()
-        prompt_ids.append([eos] + ids)
-        text = tokenizer.detokenize(tf.ragged.constant([ids], tf.int64))
-        prompts.append(text.numpy()[0].decode("utf-8"))
-    return {"prompts": prompts, "prompt_ids": prompt_ids, "eos_id": eos}
 
 
 def _export_savedmodel(model, files, eos_id: int, path: str) -> None:
@@ -336,124 +528,6 @@ def _export_savedmodel(model, files, eos_id: int, path: str) -> None:
         vocabulary_size=model.backbone.vocabulary_size,
     ).add_endpoints(archive)
     archive.write_out(path, verbose=False)
-
-
-def _savedmodel_worker(args) -> dict:
-    import tensorflow as tf
-
-    files = _tokenizer_files(args.work_dir)
-    path = os.path.join(args.work_dir, "savedmodel")
-    start = time.perf_counter()
-    _export_savedmodel(_textmill_model(args), files, args.eos_id, path)
-    export_s = time.perf_counter() - start
-    generate = tf.saved_model.load(path).signatures["generate"]
-    results = {"export_s": export_s}
-    for batch in args.batches:
-        prompts = tf.constant(args.prompts[:batch])
-
-        def run(prompts=prompts):
-            out = generate(
-                prompt=prompts, max_new_tokens=tf.constant(args.new_tokens)
-            )
-            counts = out["num_new_tokens"].numpy().tolist()
-            return [[0] * count for count in counts]  # counts only
-
-        results[str(batch)] = _record(*_timed(run, args.repeats))
-        results[str(batch)].pop("first_row")
-    return results
-
-
-def _tflite_worker(args) -> dict:
-    import functools
-
-    import keras
-    import numpy as np
-
-    from textmill.serving.sampling import CausalLMGenerator, SamplerSettings
-    from textmill.serving.sampling.token_id_generation import (
-        GENERATE_IDS,
-        INPUT_SPECS,
-        generate_token_ids,
-    )
-    from textmill.serving.tflite_conversion import (
-        convert_generation_to_tflite,
-    )
-    from textmill.serving.tflite_generation import TFLiteGenerator
-
-    files = _tokenizer_files(args.work_dir)
-    model = _textmill_model(args)
-    max_length = model.backbone.max_sequence_length
-    network_dir = os.path.join(args.work_dir, "network")
-    network = keras.export.ExportArchive()
-    network.track(model)
-    network.add_endpoint(
-        GENERATE_IDS,
-        functools.partial(
-            generate_token_ids,
-            model,
-            bos_id=args.eos_id,
-            stop_token_id=STOP_ID,
-            max_length=max_length,
-        ),
-        INPUT_SPECS,
-    )
-    network.write_out(network_dir, verbose=False)
-    # The reference: the graph loop on the same ids (the SavedModel's).
-    reference = CausalLMGenerator(model, jit_compile=False)
-    ids = np.array(args.prompt_ids[:1], np.int32)
-    out = reference(
-        ids,
-        np.ones_like(ids, bool),
-        SamplerSettings(max_new_tokens=args.new_tokens, stop_token_id=STOP_ID),
-    )
-    expected = out.token_ids.numpy()[0][out.generated_mask.numpy()[0]].tolist()
-    results = {}
-    for variant in TFLITE_VARIANTS:
-        start = time.perf_counter()
-        flatbuffer = convert_generation_to_tflite(network_dir, variant)
-        convert_s = time.perf_counter() - start
-        path = os.path.join(args.work_dir, f"generate_{variant}.tflite")
-        with open(path, "wb") as f:
-            f.write(flatbuffer)
-        runner = TFLiteGenerator(
-            path,
-            files.vocab_path,
-            files.merges_path,
-            stop_token_id=STOP_ID,
-            num_threads=args.threads,
-        )
-        prompt = [args.prompt_ids[0][1:]]  # the runner adds end-of-text
-
-        def run(prompt=prompt, runner=runner):
-            return runner.generate_ids(prompt, args.new_tokens)[0]
-
-        record = _record(*_timed(run, args.repeats))
-        got = record.pop("first_row")
-        same = sum(a == b for a, b in zip(got, expected, strict=False))
-        record.update(
-            bytes=len(flatbuffer),
-            convert_s=convert_s,
-            token_agreement=same / max(len(expected), 1),
-            identical=got == expected,
-        )
-        results[variant] = record
-        del flatbuffer
-    return results
-
-
-WORKERS = {
-    "checkpoint": _checkpoint_worker,
-    "prompts": _prompts_worker,
-    "hf_torch": _hf_torch_worker,
-    "hf_tf_xla": _hf_tf_worker,
-    "textmill_xla": _textmill_worker,
-    "textmill_graph": _textmill_worker,
-    "textmill_savedmodel": _savedmodel_worker,
-    "tflite": _tflite_worker,
-}
-
-
-# The driver.
 
 
 def _torch_python(requested: str | None) -> str | None:
@@ -502,199 +576,355 @@ def _has_torch(python: str) -> bool:
     return check.returncode == 0
 
 
-def _run_worker(name: str, args, python: str = sys.executable, **extra):
-    """Runs one worker in a fresh process; returns its JSON result."""
-    framework = "torch" if python != sys.executable else "tf"
-    payload = dict(vars(args), worker_framework=framework, **extra)
-    env = dict(
-        os.environ,
-        PYTHONPATH=REPO,
-        TF_CPP_MIN_LOG_LEVEL="2",
-        OMP_NUM_THREADS=str(args.threads),
-    )
-    if name == "hf_tf_xla" or (
-        name == "checkpoint" and extra.get("framework") == "tf"
-    ):
-        env["TF_USE_LEGACY_KERAS"] = "1"
-    logger.info("Running %s", name)
-    start = time.perf_counter()
+# The driver.
+
+
+def _one_shot(name: str, args, python: str = sys.executable) -> dict:
+    """Runs a one-shot worker in a fresh process; its JSON result."""
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
-        [python, __file__, "--worker", name, "--payload", json.dumps(payload)],
+        [
+            python,
+            __file__,
+            "--one-shot",
+            name,
+            "--payload",
+            json.dumps(vars(args)),
+        ],
         env=env,
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{done.stderr[-4000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    logger.info("%s done in %.0f s", name, time.perf_counter() - start)
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _start(group: str, args, python: str) -> harness.Arm:
+    env = {"PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if group == "hf_tf":
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    logger.info("Starting %s (loads, exports and converts first)", group)
+    return harness.Arm(
+        group,
+        [
+            python,
+            __file__,
+            "--serve",
+            group,
+            "--payload",
+            json.dumps(vars(args)),
+        ],
+        env=env,
+    )
+
+
+def _check(runs: dict, batches: list[int]) -> dict:
+    """Per arm and batch: rows equal to PyTorch's (or agreement)."""
+    reference = runs["torch_eager"]
+    checks = {}
+    for name, cases in runs.items():
+        checks[name] = {}
+        for batch in batches:
+            case = str(batch)
+            if case not in cases:
+                continue
+            expected = reference[case]["output"]
+            got = cases[case]["output"]
+            if name == "textmill_savedmodel":
+                same = got["same_text_as_api"]
+                checks[name][case] = {
+                    "rows_equal": sum(same),
+                    "rows": len(same),
+                    "compared_with": "textmill_api's tokens, detokenized",
+                }
+                continue
+            rows_equal = sum(a == b for a, b in zip(got, expected, strict=True))
+            equal_tokens = sum(
+                x == y
+                for a, b in zip(got, expected, strict=True)
+                for x, y in zip(a, b, strict=False)
+            )
+            checks[name][case] = {
+                "rows_equal": rows_equal,
+                "rows": len(expected),
+                "token_agreement": equal_tokens
+                / max(sum(len(b) for b in expected), 1),
+                "compared_with": "torch_eager",
+            }
+    return checks
+
+
+def _new_token_count(runs: dict, name: str, case: str) -> int:
+    output = runs[name][case]["output"]
+    if name == "textmill_savedmodel":
+        return sum(output["num_new_tokens"])
+    return sum(len(row) for row in output)
 
 
 def _markdown(results: dict) -> str:
     batches = [str(b) for b in results["batches"]]
-    runs = results["implementations"]
+    rates = results["tokens_per_s"]
+    checks = results["checks"]
+    best = results["best_float32_peer"]
     lines = [
         "# Greedy generation benchmark",
         "",
-        f"Config: {json.dumps(CONFIG)} (DistilGPT2's shape), random "
-        "weights shared by all; float32, CPU "
-        f"({results['machine']['cpus']} cores, load average "
-        f"{results['machine']['load_average']} at the start: other work "
-        "shared the machine).",
-        f"{results['threads']} compute thread(s) per implementation. "
-        f"{results['new_tokens']} new tokens after a "
-        f"{PROMPT_TOKENS}-token prompt; time is one call after a warm-up "
-        "call of the same shape, fastest of "
-        f"{results['repeats']}.",
+        "Written by `python bench/generate/run.py "
+        + " ".join(results["argv"])
+        + "`.",
         "",
-        "| implementation | "
-        + " | ".join(f"batch {b} tok/s" for b in batches)
-        + " | "
-        + " | ".join(f"b{b} vs HF TF XLA" for b in batches)
-        + " | "
-        + " | ".join(f"b{b} vs PyTorch" for b in batches)
-        + " |",
-        "|---" * (1 + 3 * len(batches)) + "|",
-    ]
-    for name in IMPLEMENTATIONS:
-        if name not in runs:
-            continue
-        row = [f"{runs[name][b]['tokens_per_s']:.1f}" for b in batches]
-        for peer in ("hf_tf_xla", "hf_torch"):
-            for b in batches:
-                if peer in runs:
-                    ratio = (
-                        runs[name][b]["tokens_per_s"]
-                        / runs[peer][b]["tokens_per_s"]
-                    )
-                    row.append(f"{ratio:.2f}")
-                else:
-                    row.append("n/a")
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
-    lines += [
+        f"Model: {json.dumps(CONFIG)} (DistilGPT2's shape), random weights "
+        f"(init std {INIT_SCALE}) shared by every arm, float32 (the int8 "
+        f"row: TFLite dynamic-range int8 weights). Prompts of unequal "
+        f"lengths in each batch ({', '.join(map(str, _prompt_lengths(8)))}"
+        f", ... tokens), {results['new_tokens']} new greedy tokens per row. "
+        "Tokens per second = new tokens of the batch / wall time of one "
+        "`generate` call.",
         "",
-        "Greedy tokens equal to PyTorch's (same weights): "
-        + ", ".join(
-            f"{k}: {v}" for k, v in results["same_tokens_as_torch"].items()
+        *harness.method_lines(
+            results["repeats"],
+            1,
+            results["machine_before"],
+            results["machine_after"],
         ),
         "",
+        "| arm | "
+        + " | ".join(f"batch {b} tok/s" for b in batches)
+        + " | "
+        + " | ".join(f"b{b} vs best float32 peer" for b in batches)
+        + " | rows equal to PyTorch (all batches) |",
+        "|---" * (2 + 2 * len(batches)) + "|",
     ]
-    if results.get("skipped"):
-        lines += [f"Skipped: {results['skipped']}", ""]
-    tflite = results.get("tflite")
-    if tflite and "textmill_savedmodel" in runs:
-        saved = runs["textmill_savedmodel"]["1"]
-        lines += [
-            "## TFLite generation (whole greedy loop, batch 1)",
-            "",
-            "| variant | file MB | size vs float32 | seconds | tok/s | "
-            "tok/s vs SavedModel | tokens equal to SavedModel |",
-            "|---|---|---|---|---|---|---|",
+    for name, per_batch in rates.items():
+        cells = [
+            harness.spread_text(per_batch[b]) if b in per_batch else "n/a"
+            for b in batches
         ]
-        for variant, record in tflite.items():
-            lines.append(
-                f"| {variant} | {record['bytes'] / 2**20:.1f} | "
-                f"{record['bytes'] / tflite['float32']['bytes']:.2f} | "
-                f"{record['seconds']:.2f} | {record['tokens_per_s']:.1f} | "
-                f"{record['tokens_per_s'] / saved['tokens_per_s']:.2f} | "
-                f"{record['token_agreement']:.2f} |"
+        for b in batches:
+            if b in per_batch and best.get(b):
+                cells.append(
+                    f"{harness.ratio(per_batch[b], rates[best[b]][b]):.2f}"
+                )
+            else:
+                cells.append("n/a")
+        check = checks.get(name, {})
+        equal = sum(c["rows_equal"] for c in check.values())
+        rows = sum(c["rows"] for c in check.values())
+        text = f"{equal}/{rows}"
+        if name == "tflite_int8":
+            agreement = [c["token_agreement"] for c in check.values()]
+            text += (
+                f" (token agreement {min(agreement):.2f}-{max(agreement):.2f})"
             )
-        lines.append("")
-    return "\n".join(lines)
+        elif name == "textmill_savedmodel":
+            text += " (text equal to textmill_api's)"
+        elif name == "torch_eager":
+            text = "reference"
+        lines.append(f"| {name} | " + " | ".join(cells + [text]) + " |")
+    lines += [
+        "",
+        "Best float32 peer per batch (highest median; keras-hub, HF TF with "
+        "and without XLA, PyTorch eager and compiled): "
+        + ", ".join(f"batch {b}: {best[b]}" for b in batches if best.get(b))
+        + ".",
+        "",
+        "Targets (textmill's best float32 arm, SavedModel or Python API, "
+        "against the best float32 peer): "
+        + "; ".join(results["targets"])
+        + ".",
+        "",
+        "TFLite files: "
+        + ", ".join(
+            f"{v} {n / 2**20:.1f} MB"
+            for v, n in results["tflite_bytes"].items()
+        )
+        + ".",
+    ]
+    if results["skipped"]:
+        lines += ["", "Skipped: " + json.dumps(results["skipped"])]
+    return "\n".join(lines) + "\n"
+
+
+def _targets(rates: dict, best: dict) -> list[str]:
+    goals = {"1": 1.1, "8": 2.0}
+    text = []
+    for batch, peer in best.items():
+        ours = max(
+            (
+                n
+                for n in ("textmill_savedmodel", "textmill_api")
+                if batch in rates.get(n, {})
+            ),
+            key=lambda n: rates[n][batch]["median"],
+        )
+        r = harness.ratio(rates[ours][batch], rates[peer][batch])
+        goal = goals.get(batch)
+        verdict = (
+            "reported" if goal is None else ("met" if r >= goal else "NOT met")
+        )
+        want = "" if goal is None else f" (target >= {goal})"
+        text.append(f"batch {batch}: {ours} {r:.2f}x {peer}{want}: {verdict}")
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--one-shot", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--payload", help=argparse.SUPPRESS)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--threads",
+        "--torch-compile",
+        action="store_true",
+        help="add the torch.compile arm (off by default: on 2 shared cores "
+        "its compilation did not finish in 7 minutes)",
+    )
+    parser.add_argument(
+        "--eager-max-batch",
         type=int,
-        default=1,
-        help="compute threads of every implementation (1: steady timings "
-        "on a machine shared with other work)",
+        default=8,
+        help="largest batch of the hf_tf_eager arm (the slowest arm by "
+        "far; at larger batches it is left out to save time)",
     )
     parser.add_argument("--torch-python", help="Python with torch")
-    parser.add_argument("--skip-tflite", action="store_true")
     parser.add_argument("--work-dir", help="keep intermediate files here")
     parser.add_argument("--out-dir", default=HERE)
+    parser.add_argument(
+        "--from-raw",
+        help="write the results again from a run's raw_runs.json",
+    )
     args = parser.parse_args()
-    if args.worker:
-        worker_args = argparse.Namespace(**json.loads(args.payload))
-        _limit_threads(worker_args)
-        print(json.dumps(WORKERS[args.worker](worker_args)))
+    if args.from_raw:
+        with open(args.from_raw) as f:
+            raw = json.load(f)
+        _report(args, raw["runs"], raw["infos"], raw["before"])
+        return
+    if args.one_shot or args.serve:
+        payload = argparse.Namespace(**json.loads(args.payload))
+        if args.one_shot:
+            print(json.dumps(ONE_SHOT[args.one_shot](payload)))
+        else:
+            harness.serve(*SERVERS[args.serve](payload))
         return
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    before = harness.machine_state()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="bench_generate_")
     os.makedirs(work_dir, exist_ok=True)
-    hf_dir = os.path.join(work_dir, "hf")
+    torch_python = _torch_python(args.torch_python)
+    if torch_python is None:
+        raise SystemExit(
+            "bench/generate needs PyTorch (the reference tokens): pass "
+            f"--torch-python, or let it create {TORCH_VENV} with python3.11."
+        )
     base = argparse.Namespace(
         batches=args.batches,
         new_tokens=args.new_tokens,
-        repeats=args.repeats,
-        threads=args.threads,
+        torch_compile=args.torch_compile,
+        eager_max_batch=args.eager_max_batch,
         work_dir=work_dir,
-        hf_dir=hf_dir,
+        hf_dir=os.path.join(work_dir, "hf"),
     )
+    if not os.path.isdir(base.hf_dir):
+        _one_shot("checkpoint", base, torch_python)
+    base = argparse.Namespace(**vars(base), **_one_shot("prompts", base))
+    for variant in ("float32", "int8"):
+        logger.info("Exporting and converting (TFLite %s)", variant)
+        _one_shot(
+            "prepare", argparse.Namespace(**vars(base), tflite_variant=variant)
+        )
+    workers = {}
+    try:
+        for group in GROUPS:
+            python = torch_python if group == "torch" else sys.executable
+            workers[group] = _start(group, base, python)
+        arms = [
+            workers[group].view(name)
+            for group, names in GROUPS.items()
+            for name in names
+        ]
+        arms = [arm for arm in arms if arm.info["cases"]]
+        runs = harness.interleave(
+            arms, [str(b) for b in args.batches], args.repeats, log=logger.info
+        )
+        infos = {group: w.info["info"] for group, w in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    # The raw timings and outputs, kept in the work directory: `--from-raw`
+    # writes the results again from them.
+    with open(os.path.join(work_dir, "raw_runs.json"), "w") as f:
+        json.dump({"runs": runs, "infos": infos, "before": before}, f)
+    _report(args, runs, infos, before)
+
+
+def _run_argv() -> list[str]:
+    """This run's flags, without `--from-raw PATH`."""
+    argv = sys.argv[1:]
+    if "--from-raw" in argv:
+        at = argv.index("--from-raw")
+        argv = argv[:at] + argv[at + 2 :]
+    return argv
+
+
+def _report(args, runs: dict, infos: dict, before: dict) -> None:
+    """Checks the tokens, computes the statistics, writes the results."""
+    skipped = {}
+    if not args.torch_compile:
+        skipped["torch_compile"] = (
+            "not run: pass --torch-compile (its compilation did not finish "
+            "in 7 minutes on 2 shared cores)"
+        )
+    large = [b for b in args.batches if b > args.eager_max_batch]
+    if large:
+        skipped["hf_tf_eager"] = (
+            f"batches {large} left out (--eager-max-batch "
+            f"{args.eager_max_batch}): the slowest arm by far"
+        )
+    if "torch_compile_skipped" in infos["torch"]:
+        skipped["torch_compile"] = infos["torch"]["torch_compile_skipped"]
+    runs = {name: cases for name, cases in runs.items() if cases}
+    rates = {
+        name: {
+            case: harness.rate_summary(
+                record["wall_s"], _new_token_count(runs, name, case)
+            )
+            for case, record in cases.items()
+        }
+        for name, cases in runs.items()
+    }
+    best = {}
+    for batch in map(str, args.batches):
+        peers = [p for p in FLOAT32_PEERS if batch in rates.get(p, {})]
+        best[batch] = max(peers, key=lambda p: rates[p][batch]["median"])
     results = {
+        "argv": _run_argv(),
         "config": CONFIG,
+        "init_scale": INIT_SCALE,
         "batches": args.batches,
+        "prompt_lengths": _prompt_lengths(max(args.batches)),
         "new_tokens": args.new_tokens,
         "repeats": args.repeats,
-        "threads": args.threads,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average": round(os.getloadavg()[0], 1),
-            "platform": platform.platform(),
+        "machine_before": before,
+        "machine_after": harness.machine_state(),
+        "workers": infos,
+        "tokens_per_s": rates,
+        "best_float32_peer": best,
+        "targets": _targets(rates, best),
+        "checks": _check(runs, args.batches),
+        "tflite_bytes": infos["textmill"]["bytes"],
+        "skipped": skipped,
+        "samples": {
+            name: {case: r["wall_s"] for case, r in cases.items()}
+            for name, cases in runs.items()
         },
-        "implementations": {},
-        "skipped": {},
     }
-    torch_python = _torch_python(args.torch_python)
-    if not os.path.isdir(hf_dir):
-        if torch_python:
-            _run_worker("checkpoint", base, torch_python, framework="torch")
-        else:
-            _run_worker("checkpoint", base, framework="tf")
-    prompts = _run_worker("prompts", base)
-    base = argparse.Namespace(**vars(base), **prompts)
-    runs = results["implementations"]
-    for name in IMPLEMENTATIONS:
-        if name == "hf_torch" and not torch_python:
-            results["skipped"][name] = "no Python with torch (see log)"
-            continue
-        python = torch_python if name == "hf_torch" else sys.executable
-        try:
-            runs[name] = _run_worker(name, base, python, implementation=name)
-        except RuntimeError as error:
-            logger.error("%s", error)
-            results["skipped"][name] = str(error).splitlines()[-1]
-    if not args.skip_tflite:
-        try:
-            results["tflite"] = _run_worker("tflite", base)
-        except RuntimeError as error:
-            logger.error("%s", error)
-            results["skipped"]["tflite"] = str(error).splitlines()[-1]
-    reference = runs.get("hf_torch")
-    logger.info("Results: %s", json.dumps(runs))
-    results["same_tokens_as_torch"] = {
-        name: all(
-            runs[name][str(b)]["first_row"] == reference[str(b)]["first_row"]
-            for b in args.batches
-        )
-        for name in ("textmill_xla", "textmill_graph", "hf_tf_xla")
-        if reference and name in runs
-    }
-    with open(os.path.join(args.out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(args.out_dir, "results.md"), "w") as f:
-        f.write(_markdown(results))
-    print(_markdown(results))
+    markdown = _markdown(results)
+    harness.write_results(args.out_dir, results, markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":

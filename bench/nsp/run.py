@@ -1,46 +1,56 @@
 """NSP benchmark: BERT pretraining throughput, and SentencePairGen speed.
 
 1. Training examples per second of one MLM + NSP training step (forward,
-   backward, Adam update) for two implementations of the same BERT, each in
-   its own process, at each sequence length:
+   backward, Adam update) of the same BERT, at each sequence length. Arms:
 
-   - `textmill`: `BertPretrainer` on keras-hub's encoder (Keras 3, TF
-     backend); its MLM head scores only the masked positions;
    - `hf_tf`: `transformers.TFBertForPreTraining` (Keras 2, run with
-     `TF_USE_LEGACY_KERAS=1`), which scores every position and lets the
-     loss ignore the unmasked ones (labels -100).
+     `TF_USE_LEGACY_KERAS=1`): its MLM head scores every position over the
+     full 30,522-token vocabulary; the loss ignores unmasked positions
+     (labels -100);
+   - `textmill_all_positions`: `BertPretrainer` on keras-hub's encoder
+     (Keras 3, TF backend) given EVERY position as a "masked position":
+     the same full-vocabulary head on every position as `hf_tf`, the loss
+     weighted to the masked positions only (weight 0 elsewhere). Equal
+     work: the headline ratio;
+   - `textmill_masked`: `BertPretrainer` as textmill trains it, scoring
+     only the masked positions (15 %): less work than the two above, for
+     reference.
 
-   Both train with `fit` on the same kind of batch (random ids, two
-   segments, 15% of the tokens masked), Adam at 1e-4, dropout 0.1, no XLA
-   (Keras turns XLA off on CPU-only machines; set here for both). Time: the
-   wall time of `--steps` steps after two warm-up steps (tracing excluded).
+   All train with `fit` on the same kind of batch (random ids, two
+   segments, 15 % of the tokens masked), Adam at 1e-4, dropout 0.1, no XLA
+   (Keras turns XLA off on CPU-only machines; set here for both). One
+   timed call = `--steps` training steps; see `bench/harness.py` for the
+   warm-up, interleaving and medians. Process CPU seconds are reported
+   beside the wall time.
 
 2. SentencePairGen documents per second through its real Beam pipeline on
    a synthetic corpus, DirectRunner in multi-processing mode with 1 and 2
-   worker processes (pipeline start-up included; the wall time of
-   `Executor.Do`). The two runs' pairs are compared for equality.
+   worker processes (pipeline start-up included), interleaved the same
+   way; the two arms' pairs are compared for equality.
 
-Run: `python bench/nsp/run.py` (about 10 minutes on 2 cores); writes
-`bench/nsp/results.json` and `results.md` beside this file. `--parts
-sentence_pairs` (or `training`) re-measures one part and keeps the other's
-last results.
+Run: `python bench/nsp/run.py` (about 15 minutes on 2 cores); writes
+`bench/nsp/results.json` and `results.md` beside this file.
 """
 
 import argparse
 import glob
-import json
 import logging
 import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMPLEMENTATIONS = ("textmill", "hf_tf")
-PARTS = ("training", "sentence_pairs")
+sys.path.insert(0, os.path.dirname(HERE))
+import harness  # noqa: E402
+
+# Worker processes and the arms each hosts.
+GROUPS = {
+    "textmill": ("textmill_all_positions", "textmill_masked"),
+    "hf_tf": ("hf_tf",),
+}
+PAIR_ARMS = ("workers_1", "workers_2")
 CONFIG = {
     "vocabulary_size": 30522,
     "num_layers": 4,
@@ -92,10 +102,27 @@ def _batch(length: int):
     }
 
 
-def _textmill_dataset(data):
+def _textmill_dataset(data, all_positions: bool):
+    """textmill's batch; with `all_positions`, every position is scored.
+
+    Every position becomes a "masked position" whose label is its original
+    token, weighted 1 where the token was masked and 0 elsewhere: the
+    loss is the same, and the head does the work of HF's.
+    """
     import numpy as np
     import tensorflow as tf
 
+    if all_positions:
+        batch, length = data["token_ids"].shape
+        positions = np.tile(np.arange(length, dtype="int32"), (batch, 1))
+        labels = data["token_ids"].copy()
+        np.put_along_axis(
+            labels, data["mask_positions"], data["mask_labels"], axis=1
+        )
+        weights = np.zeros((batch, length), "float32")
+        np.put_along_axis(weights, data["mask_positions"], 1.0, axis=1)
+        data = dict(data, mask_positions=positions, mask_labels=labels)
+        data["mlm_weights"] = weights
     x = {
         name: data[name]
         for name in (
@@ -107,7 +134,9 @@ def _textmill_dataset(data):
     }
     y = {"mlm": data["mask_labels"], "nsp": data["is_next"]}
     weights = {
-        "mlm": np.ones(data["mask_labels"].shape, "float32"),
+        "mlm": data.get(
+            "mlm_weights", np.ones(data["mask_labels"].shape, "float32")
+        ),
         "nsp": np.ones(data["is_next"].shape, "float32"),
     }
     return tf.data.Dataset.from_tensors((x, y, weights)).repeat()
@@ -132,15 +161,13 @@ def _hf_dataset(data):
     return tf.data.Dataset.from_tensors(features).repeat()
 
 
-def _worker(implementation: str, length: int, steps: int) -> None:
-    """Measures one implementation at one length (in this process)."""
-    if implementation == "hf_tf":
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+def _serve_training(group: str, lengths: list[int], steps: int) -> None:
+    """Builds the group's models once; serves one case per length."""
     import tensorflow as tf
 
     tf.random.set_seed(0)
-    data = _batch(length)
-    if implementation == "hf_tf":
+    cases = {}
+    if group == "hf_tf":
         from transformers import BertConfig, TFBertForPreTraining
 
         model = TFBertForPreTraining(
@@ -156,64 +183,67 @@ def _worker(implementation: str, length: int, steps: int) -> None:
         model.compile(
             optimizer=tf.keras.optimizers.Adam(1e-4), jit_compile=False
         )
-        dataset = _hf_dataset(data)
+        models = {"hf_tf": (model, _hf_dataset)}
     else:
         import keras
 
         from textmill.trainer.models.bert import BertBackbone, BertPretrainer
 
-        backbone = BertBackbone(
-            **{
-                key: CONFIG[key]
-                for key in (
-                    "vocabulary_size",
-                    "num_layers",
-                    "hidden_dim",
-                    "num_heads",
-                    "intermediate_dim",
-                    "max_sequence_length",
+        models = {}
+        for name in GROUPS["textmill"]:
+            backbone = BertBackbone(
+                **{
+                    key: CONFIG[key]
+                    for key in (
+                        "vocabulary_size",
+                        "num_layers",
+                        "hidden_dim",
+                        "num_heads",
+                        "intermediate_dim",
+                        "max_sequence_length",
+                    )
+                }
+            )
+            model = BertPretrainer(backbone)
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-4), jit_compile=False
+            )
+            all_positions = name == "textmill_all_positions"
+            models[name] = (
+                model,
+                lambda data, a=all_positions: _textmill_dataset(data, a),
+            )
+    for name, (model, make_dataset) in models.items():
+        for length in lengths:
+            dataset = make_dataset(_batch(length))
+
+            def run(model=model, dataset=dataset):
+                history = model.fit(
+                    dataset, steps_per_epoch=steps, epochs=1, verbose=0
                 )
-            }
-        )
-        model = BertPretrainer(backbone)
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=False)
-        dataset = _textmill_dataset(data)
-    model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # warm-up
-    start, start_cpu = time.perf_counter(), time.process_time()
-    history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    elapsed = time.perf_counter() - start
-    cpu = time.process_time() - start_cpu
-    print(
-        json.dumps(
-            {
-                "examples_per_s": CONFIG["batch_size"] * steps / elapsed,
-                "step_s": elapsed / steps,
-                "cpu_s_per_step": cpu / steps,
-                "steps": steps,
-                "loss": float(history.history["loss"][-1]),
-            }
-        )
-    )
+                return {"loss": float(history.history["loss"][-1])}
+
+            cases[f"{name}/{length}"] = run
+    harness.serve(cases)
 
 
-def _run_worker(implementation: str, length: int, steps: int) -> dict:
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        implementation,
-        "--length",
-        str(length),
-        "--steps",
-        str(steps),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        logger.error(
-            "%s at %s failed:\n%s", implementation, length, done.stderr
+def _serve_pairs(documents: int, work_dir: str) -> None:
+    """Serves one SentencePairGen run per worker count."""
+    import hashlib
+
+    examples = _write_corpus_artifact(work_dir, documents)
+    cases = {}
+    for arm in PAIR_ARMS:
+        count = int(arm.split("_")[1])
+        cases[f"{arm}/pairs"] = lambda count=count: _sentence_pairs(
+            examples, work_dir, count
         )
-        return {"error": done.stderr.strip().splitlines()[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def output(pairs):
+        digest = hashlib.sha256(b"".join(pairs)).hexdigest()
+        return {"pairs": len(pairs), "pairs_sha256": digest}
+
+    harness.serve(cases, output=output)
 
 
 def _write_corpus(examples_dir: str, documents: int) -> None:
@@ -259,186 +289,245 @@ def _read_pairs(uri: str) -> list[bytes]:
     )
 
 
-def _sentence_pairs_bench(documents: int, workers: list[int]) -> dict:
-    import apache_beam as beam
+def _write_corpus_artifact(work_dir: str, documents: int):
     from tfx.types import artifact_utils, standard_artifacts
+
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(work_dir, "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train"])
+    _write_corpus(examples.uri, documents)
+    return examples
+
+
+def _sentence_pairs(examples, work_dir: str, count: int) -> list[bytes]:
+    """One SentencePairGen run with `count` Beam workers; its pairs."""
+    import shutil
+
+    import apache_beam as beam
+    from tfx.types import standard_artifacts
 
     from textmill.components.sentence_pairs import spec
     from textmill.components.sentence_pairs.executor import Executor
 
-    results = {}
-    pairs = {}
-    with tempfile.TemporaryDirectory() as work_dir:
-        examples = standard_artifacts.Examples()
-        examples.uri = os.path.join(work_dir, "examples")
-        examples.split_names = artifact_utils.encode_split_names(["train"])
-        _write_corpus(examples.uri, documents)
-        for count in workers:
-            output = standard_artifacts.Examples()
-            output.uri = os.path.join(work_dir, f"pairs-{count}")
-            argv = [
-                "--direct_running_mode=multi_processing",
-                f"--direct_num_workers={count}",
-            ]
-            context = Executor.Context(
-                tmp_dir=os.path.join(work_dir, "tmp"),
-                make_beam_pipeline_fn=lambda argv=argv: beam.Pipeline(
-                    argv=argv
-                ),
-            )
-            start = time.perf_counter()
-            Executor(context).Do(
-                {spec.EXAMPLES_KEY: [examples]},
-                {spec.SENTENCE_PAIRS_KEY: [output]},
-                {
-                    spec.TARGET_LENGTH_KEY: 125,
-                    spec.LENGTH_UNIT_KEY: "tokens",
-                    spec.SHORT_SEQ_PROB_KEY: 0.1,
-                    spec.MAX_SENTENCE_CHARS_KEY: 2000,
-                    spec.SEED_KEY: 0,
-                },
-            )
-            elapsed = time.perf_counter() - start
-            pairs[count] = _read_pairs(output.uri)
-            results[str(count)] = {
-                "documents": documents,
-                "pairs": len(pairs[count]),
-                "wall_s": elapsed,
-                "documents_per_s": documents / elapsed,
-            }
-            logger.info(
-                "SentencePairGen, %s worker(s): %s", count, results[str(count)]
-            )
-    first = pairs[workers[0]]
-    identical = all(pairs[count] == first for count in workers)
-    return {"workers": results, "identical_outputs": identical}
+    output = standard_artifacts.Examples()
+    output.uri = os.path.join(work_dir, f"pairs-{count}")
+    shutil.rmtree(output.uri, ignore_errors=True)
+    argv = [
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={count}",
+    ]
+    context = Executor.Context(
+        tmp_dir=os.path.join(work_dir, "tmp"),
+        make_beam_pipeline_fn=lambda: beam.Pipeline(argv=argv),
+    )
+    Executor(context).Do(
+        {spec.EXAMPLES_KEY: [examples]},
+        {spec.SENTENCE_PAIRS_KEY: [output]},
+        {
+            spec.TARGET_LENGTH_KEY: 125,
+            spec.LENGTH_UNIT_KEY: "tokens",
+            spec.SHORT_SEQ_PROB_KEY: 0.1,
+            spec.MAX_SENTENCE_CHARS_KEY: 2000,
+            spec.SEED_KEY: 0,
+        },
+    )
+    return _read_pairs(output.uri)
 
 
-def _markdown(training: dict, pair_gen: dict, lengths: list[int]) -> str:
-    rows = [
+def _markdown(results: dict) -> str:
+    training = results["training"]
+    wall, cpu = training["examples_per_s"], training["cpu_s_per_step"]
+    lines = [
         "# NSP benchmark",
+        "",
+        "Written by `python bench/nsp/run.py "
+        + " ".join(results["argv"])
+        + "`.",
+        "",
+        *harness.method_lines(
+            results["repeats"],
+            1,
+            results["machine_before"],
+            results["machine_after"],
+        ),
         "",
         "## BERT MLM + NSP training throughput",
         "",
         "Config: "
         + ", ".join(f"{k}={v}" for k, v in CONFIG.items())
-        + "; float32, TF backend, Adam 1e-4, dropout 0.1, no XLA, CPU "
-        "(2 shared cores). Examples/s over the timed steps after 2 warm-up "
-        "steps, and process CPU seconds per step (all threads; less "
-        "sensitive to other load on the machine). textmill: "
-        "`BertPretrainer` (Keras 3); HF TF: "
-        "`TFBertForPreTraining` (Keras 2), each in its own process.",
+        + f"; float32, TF backend, Adam 1e-4, dropout 0.1, no XLA. One "
+        f"timed call = {results['steps']} training steps (`fit`).",
         "",
-        "| tokens | textmill ex/s | HF TF ex/s | textmill / HF TF "
-        "| textmill CPU s/step | HF TF CPU s/step | HF TF / textmill CPU |",
-        "|---|---|---|---|---|---|---|",
+        "Work per arm: `hf_tf` (`TFBertForPreTraining`, Keras 2) and "
+        "`textmill_all_positions` (`BertPretrainer`, Keras 3, every "
+        "position passed as a masked position with loss weight 0 where "
+        "the token is not masked) both score EVERY position over the full "
+        "30,522-token vocabulary: equal work. `textmill_masked` "
+        "(`BertPretrainer` as the pipeline trains it) scores only the 15 % "
+        "masked positions: less work, shown for reference.",
+        "",
+        "| tokens | arm | examples/s | CPU s/step | examples/s vs hf_tf "
+        "| hf_tf CPU s / arm CPU s |",
+        "|---|---|---|---|---|---|",
     ]
-    for length in lengths:
-        ours = training["textmill"].get(str(length), {})
-        theirs = training["hf_tf"].get(str(length), {})
-        ratio = (
-            f"{ours['examples_per_s'] / theirs['examples_per_s']:.2f}"
-            if "examples_per_s" in ours and "examples_per_s" in theirs
-            else "n/a"
-        )
-        cells = [
-            f"{entry['examples_per_s']:.1f}"
-            if "examples_per_s" in entry
-            else "error"
-            for entry in (ours, theirs)
+    for length in results["lengths"]:
+        case = str(length)
+        for name in wall:
+            if case not in wall[name]:
+                continue
+            lines.append(
+                f"| {length} | {name} | {harness.spread_text(wall[name][case])}"
+                f" | {harness.spread_text(cpu[name][case], '{:.2f}')} "
+                f"| {harness.ratio(wall[name][case], wall['hf_tf'][case]):.2f}"
+                f" | {harness.ratio(cpu['hf_tf'][case], cpu[name][case]):.2f}"
+                " |"
+            )
+    pairs = results.get("sentence_pairs")
+    if not pairs:
+        lines += [
+            "",
+            "SentencePairGen was not measured in this run "
+            "(`--skip-sentence-pairs`).",
         ]
-        cpu = [
-            f"{entry['cpu_s_per_step']:.2f}"
-            if "cpu_s_per_step" in entry
-            else "error"
-            for entry in (ours, theirs)
+    else:
+        rate = pairs["documents_per_s"]
+        lines += [
+            "",
+            "## SentencePairGen documents per second",
+            "",
+            f"Real Beam pipeline (DirectRunner, multi-processing mode), "
+            f"synthetic corpus of {pairs['documents']} documents of 4-30 "
+            "sentences, target_length 125 tokens; wall time of the "
+            "executor, pipeline start-up included.",
+            "",
+            "| arm | pairs | documents/s | vs workers_1 |",
+            "|---|---|---|---|",
         ]
-        cpu_ratio = (
-            f"{theirs['cpu_s_per_step'] / ours['cpu_s_per_step']:.2f}"
-            if "cpu_s_per_step" in ours and "cpu_s_per_step" in theirs
-            else "n/a"
-        )
-        rows.append(
-            f"| {length} | {cells[0]} | {cells[1]} | {ratio} | {cpu[0]} "
-            f"| {cpu[1]} | {cpu_ratio} |"
-        )
-    rows += [
-        "",
-        "## SentencePairGen documents per second",
-        "",
-        "Real Beam pipeline (DirectRunner, multi-processing mode), synthetic "
-        "corpus of 4-30 sentences per document, target_length 125 tokens; "
-        "wall time of the executor, pipeline start-up included.",
-        "",
-        "| workers | documents | pairs | wall s | documents/s |",
-        "|---|---|---|---|---|",
-    ]
-    workers = pair_gen["workers"]
-    for count, entry in workers.items():
-        rows.append(
-            f"| {count} | {entry['documents']} | {entry['pairs']} | "
-            f"{entry['wall_s']:.1f} | {entry['documents_per_s']:.0f} |"
-        )
-    counts = list(workers)
-    if len(counts) > 1:
-        speedup = (
-            workers[counts[-1]]["documents_per_s"]
-            / workers[counts[0]]["documents_per_s"]
-        )
-        rows.append(
-            f"\n{counts[-1]} workers / {counts[0]} worker: {speedup:.2f}; "
-            f"identical pairs across worker counts: "
-            f"{pair_gen['identical_outputs']}"
-        )
-    return "\n".join(rows) + "\n"
+        for name in PAIR_ARMS:
+            lines.append(
+                f"| {name} | {pairs['outputs'][name]['pairs']} "
+                f"| {harness.spread_text(rate[name], '{:.0f}')} "
+                f"| {harness.ratio(rate[name], rate['workers_1']):.2f} |"
+            )
+        lines += [
+            "",
+            f"Identical pairs across worker counts: {pairs['identical']}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _command(args, *extra: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), *extra]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", choices=IMPLEMENTATIONS)
-    parser.add_argument("--length", type=int)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 256])
-    parser.add_argument("--documents", type=int, default=6000)
-    parser.add_argument("--beam-workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument(
-        "--parts",
-        nargs="+",
-        choices=PARTS,
-        default=list(PARTS),
-        help="what to measure; the other parts keep their last results",
-    )
+    parser.add_argument("--documents", type=int, default=2000)
+    parser.add_argument("--skip-sentence-pairs", action="store_true")
+    parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
-    if args.worker:
-        _worker(args.worker, args.length, args.steps)
+    if args.serve == "sentence_pairs":
+        _serve_pairs(args.documents, args.work_dir)
+        return
+    if args.serve:
+        _serve_training(args.serve, args.lengths, args.steps)
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results_path = os.path.join(HERE, "results.json")
-    results = {"config": CONFIG}
-    if set(args.parts) != set(PARTS) and os.path.isfile(results_path):
-        with open(results_path) as f:
-            results = json.load(f)
-    if "training" in args.parts:
-        training = {impl: {} for impl in IMPLEMENTATIONS}
-        for length in args.lengths:
-            for impl in IMPLEMENTATIONS:
-                result = _run_worker(impl, length, args.steps)
-                logger.info("%s %s: %s", impl, length, result)
-                training[impl][str(length)] = result
-        results["training"] = training
-    if "sentence_pairs" in args.parts:
-        results["sentence_pairs"] = _sentence_pairs_bench(
-            args.documents, args.beam_workers
+    before = harness.machine_state()
+    repo = os.path.dirname(os.path.dirname(HERE))
+    base = ["--steps", str(args.steps), "--lengths", *map(str, args.lengths)]
+    env = {"PYTHONPATH": repo, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    workers = []
+    try:
+        for group in GROUPS:
+            extra = {"TF_USE_LEGACY_KERAS": "1"} if group == "hf_tf" else {}
+            workers.append(
+                harness.Arm(
+                    group,
+                    _command(args, "--serve", group, *base),
+                    env=dict(env, **extra),
+                )
+            )
+        arms = [w.view(name) for w in workers for name in GROUPS[w.name]]
+        runs = harness.interleave(
+            arms, [str(n) for n in args.lengths], args.repeats, log=logger.info
         )
-    with open(results_path, "w") as f:
-        json.dump(results, f, indent=2)
-    lengths = sorted(int(n) for n in results["training"]["textmill"])
-    markdown = _markdown(
-        results["training"], results["sentence_pairs"], lengths
-    )
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(markdown)
-    logger.info("\n%s", markdown)
+    finally:
+        for worker in workers:
+            worker.close()
+    batch = CONFIG["batch_size"]
+    results = {
+        "argv": sys.argv[1:],
+        "config": CONFIG,
+        "lengths": args.lengths,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "machine_before": before,
+        "training": {
+            "examples_per_s": {
+                name: {
+                    case: harness.rate_summary(r["wall_s"], batch * args.steps)
+                    for case, r in cases.items()
+                }
+                for name, cases in runs.items()
+            },
+            "cpu_s_per_step": {
+                name: {
+                    case: harness.summary([c / args.steps for c in r["cpu_s"]])
+                    for case, r in cases.items()
+                }
+                for name, cases in runs.items()
+            },
+            "final_loss": {
+                name: {case: r["output"] for case, r in cases.items()}
+                for name, cases in runs.items()
+            },
+        },
+    }
+    if not args.skip_sentence_pairs:
+        with tempfile.TemporaryDirectory() as work_dir:
+            worker = harness.Arm(
+                "sentence_pairs",
+                _command(
+                    args,
+                    "--serve",
+                    "sentence_pairs",
+                    "--documents",
+                    str(args.documents),
+                    "--work-dir",
+                    work_dir,
+                ),
+                env=env,
+            )
+            try:
+                arms = [worker.view(name) for name in PAIR_ARMS]
+                pair_runs = harness.interleave(
+                    arms, ["pairs"], args.repeats, log=logger.info
+                )
+            finally:
+                worker.close()
+        outputs = {n: pair_runs[n]["pairs"]["output"] for n in PAIR_ARMS}
+        results["sentence_pairs"] = {
+            "documents": args.documents,
+            "documents_per_s": {
+                n: harness.rate_summary(
+                    pair_runs[n]["pairs"]["wall_s"], args.documents
+                )
+                for n in PAIR_ARMS
+            },
+            "outputs": outputs,
+            "identical": len({o["pairs_sha256"] for o in outputs.values()})
+            == 1,
+        }
+    results["machine_after"] = harness.machine_state()
+    markdown = _markdown(results)
+    harness.write_results(args.out_dir, results, markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,28 @@
 
 The corpus is the default corpus (standard-library docstrings, one document
 per module). A byte-level BPE is trained on it with `train_byte_bpe`; then
-each implementation tokenizes the whole corpus, `--batch-size` documents per
-call, in its own process:
+every arm tokenizes the whole corpus, `--batch-size` documents per call,
+and ends with the same thing: one Python list of token ids per document.
+The arms (each library in its own process):
 
-- `textmill`: `ByteBPETokenizer.tokenize` inside a `tf.function` (string
-  batch in, ragged ids out), TensorFlow's default thread pools;
-- `tokenizers`: `Tokenizer.encode_batch` of the `tokenizers` library (Rust)
-  with the same files, its default parallelism (one thread per core);
-- `tokenizers_1thread`: the same with `TOKENIZERS_PARALLELISM=false`.
+- `textmill_lists`: `ByteBPETokenizer.tokenize` inside a `tf.function`
+  (string batch in, ragged ids out) and the conversion of each batch's
+  ragged tensor to Python lists (`to_list()`), TensorFlow's default thread
+  pools;
+- `textmill_tensor`: the same without the conversion (ragged tensors out:
+  what a TensorFlow input pipeline consumes), for reference;
+- `tokenizers_encode_batch`: `Tokenizer.encode_batch` of the `tokenizers`
+  library (Rust; it also computes offsets, attention masks and token
+  strings) and `encoding.ids` of each document, its default parallelism
+  (one thread per core);
+- `tokenizers_encode_batch_fast`: `encode_batch_fast` (no offsets), and
+  the ids;
+- `..._1thread`: the two above with `TOKENIZERS_PARALLELISM=false`.
 
-Every implementation must give the same ids (checked). Throughput: tokens of
-the corpus divided by the fastest of `--repeats` passes after a warm-up
-pass, wall clock; process CPU time is reported too (steadier when other work
-shares the machine).
+Every arm must give the same ids (checked on a digest of its lists; the
+digest is computed after the clock stops). Time: see `bench/harness.py`
+(one warm-up pass per arm, then `--repeats` interleaved passes; medians);
+process CPU time is reported beside the wall time.
 
 Run: `python bench/tokenizer/run.py` (a few minutes on 2 cores); writes
 `bench/tokenizer/results.json` and `results.md` beside this file.
@@ -26,13 +35,23 @@ import hashlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMPLEMENTATIONS = ("textmill", "tokenizers", "tokenizers_1thread")
+sys.path.insert(0, os.path.dirname(HERE))
+import harness  # noqa: E402
+
+# Worker processes and the arms each hosts.
+GROUPS = {
+    "textmill": ("textmill_lists", "textmill_tensor"),
+    "tokenizers": ("tokenizers_encode_batch", "tokenizers_encode_batch_fast"),
+    "tokenizers_1thread": (
+        "tokenizers_encode_batch_1thread",
+        "tokenizers_encode_batch_fast_1thread",
+    ),
+}
+CASE = "corpus"
 
 logger = logging.getLogger("bench.tokenizer")
 
@@ -49,37 +68,28 @@ def _batches(documents: list[str], batch_size: int) -> list[list[str]]:
     ]
 
 
-def _measure(encode_all, ids_of, repeats: int) -> dict:
-    """Runs `encode_all` once to warm up, then `repeats` timed times.
-
-    `ids_of` turns `encode_all()`'s output into lists of ids, untimed.
-    """
-    ids = ids_of(encode_all())
-    wall, cpu = [], []
-    for _ in range(repeats):
-        wall_start, cpu_start = time.perf_counter(), time.process_time()
-        encode_all()
-        wall.append(time.perf_counter() - wall_start)
-        cpu.append(time.process_time() - cpu_start)
-    digest = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+def _digest(ids) -> dict:
+    """Token count and digest of a pass's output (lists, or ragged)."""
+    if ids and not isinstance(ids[0], list):
+        ids = [row for batch in ids for row in batch.to_list()]
     return {
         "tokens": sum(len(row) for row in ids),
-        "wall_s": min(wall),
-        "cpu_s": min(cpu),
-        "ids_sha256": digest,
+        "ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
     }
 
 
-def _worker(implementation, corpus_path, bpe_dir, batch_size, repeats):
+def _serve(group: str, corpus_path: str, bpe_dir: str, batch_size: int):
     batches = _batches(_read_corpus(corpus_path), batch_size)
-    vocab_txt = os.path.join(bpe_dir, "vocab.txt")
-    merges_txt = os.path.join(bpe_dir, "merges.txt")
-    if implementation == "textmill":
+    cases = {}
+    if group == "textmill":
         import tensorflow as tf
 
         from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 
-        tokenizer = ByteBPETokenizer(vocab_txt, merges_txt)
+        tokenizer = ByteBPETokenizer(
+            os.path.join(bpe_dir, "vocab.txt"),
+            os.path.join(bpe_dir, "merges.txt"),
+        )
         tokenize = tf.function(
             tokenizer.tokenize,
             input_signature=[tf.TensorSpec([None], tf.string)],
@@ -89,12 +99,14 @@ def _worker(implementation, corpus_path, bpe_dir, batch_size, repeats):
             for batch in batches
         ]
 
-        def encode_all():
-            return [tokenize(batch) for batch in encoded]
+        def lists():
+            return [row for b in encoded for row in tokenize(b).to_list()]
 
-        def ids_of(outputs):
-            return [row for ids in outputs for row in ids.to_list()]
+        def tensors():
+            return [tokenize(b) for b in encoded]
 
+        cases["textmill_lists/" + CASE] = lists
+        cases["textmill_tensor/" + CASE] = tensors
     else:
         from tokenizers import Tokenizer, models, pre_tokenizers
 
@@ -108,41 +120,20 @@ def _worker(implementation, corpus_path, bpe_dir, batch_size, repeats):
             add_prefix_space=False
         )
 
-        def encode_all():
-            return [tokenizer.encode_batch(batch) for batch in batches]
+        def encode_batch():
+            return [e.ids for b in batches for e in tokenizer.encode_batch(b)]
 
-        def ids_of(outputs):
-            return [encoding.ids for batch in outputs for encoding in batch]
+        def encode_batch_fast():
+            return [
+                e.ids for b in batches for e in tokenizer.encode_batch_fast(b)
+            ]
 
-    print(json.dumps(_measure(encode_all, ids_of, repeats)))
-
-
-def _run_worker(implementation, corpus_path, bpe_dir, args) -> dict:
-    env = dict(os.environ)
-    if implementation == "tokenizers_1thread":
-        env["TOKENIZERS_PARALLELISM"] = "false"
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        implementation,
-        "--corpus",
-        corpus_path,
-        "--bpe-dir",
-        bpe_dir,
-        "--batch-size",
-        str(args.batch_size),
-        "--repeats",
-        str(args.repeats),
-    ]
-    completed = subprocess.run(
-        command, env=env, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"{implementation} worker failed:\n{completed.stderr[-4000:]}"
+        suffix = "_1thread" if group.endswith("_1thread") else ""
+        cases[f"tokenizers_encode_batch{suffix}/{CASE}"] = encode_batch
+        cases[f"tokenizers_encode_batch_fast{suffix}/{CASE}"] = (
+            encode_batch_fast
         )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    harness.serve(cases, output=_digest)
 
 
 def _prepare(work_dir: str, vocab_size: int) -> tuple[str, str, dict]:
@@ -164,89 +155,130 @@ def _prepare(work_dir: str, vocab_size: int) -> tuple[str, str, dict]:
     return corpus_path, bpe_dir, corpus
 
 
-def _write_results(results: dict) -> None:
-    with open(os.path.join(HERE, "results.json"), "w") as handle:
-        json.dump(results, handle, indent=2)
-        handle.write("\n")
+def _markdown(results: dict) -> str:
     corpus = results["corpus"]
-    rows = results["implementations"]
-    ours = rows["textmill"]["tokens_per_s"]
+    rates = results["tokens_per_s"]
+    cpu = results["cpu_s"]
+    ours = rates["textmill_lists"]
     lines = [
         "# Byte-level BPE tokenizer throughput",
         "",
+        "Written by `python bench/tokenizer/run.py "
+        + " ".join(results["argv"])
+        + "`.",
+        "",
         f"Corpus: the default corpus (standard-library docstrings), "
         f"{corpus['documents']} documents, {corpus['megabytes']} MB, "
-        f"{rows['textmill']['tokens']} tokens; vocabulary of "
-        f"{corpus['vocab_size']} tokens trained on it. Batches of "
-        f"{results['batch_size']} documents. Machine: {results['machine']}.",
-        "Time: fastest of the timed passes over the whole corpus after a "
-        "warm-up pass; every implementation gives the same ids.",
+        f"{results['tokens']} tokens; vocabulary of {corpus['vocab_size']} "
+        f"tokens trained on it. Batches of {results['batch_size']} "
+        "documents. Every arm ends with one Python list of ids per "
+        "document (except `textmill_tensor`: ragged tensors), and every "
+        "arm's ids are equal (checked).",
         "",
-        "| implementation | tokens/s (wall) | wall s | CPU s "
-        "| tokens/s ratio to textmill |",
-        "|---|---|---|---|---|",
+        "Work per arm: `textmill_lists` = in-graph tokenize + `to_list()`; "
+        "`textmill_tensor` = in-graph tokenize only; "
+        "`tokenizers_encode_batch` = `encode_batch` (ids, offsets, masks, "
+        "token strings) + `.ids`; `tokenizers_encode_batch_fast` = "
+        "`encode_batch_fast` (no offsets) + `.ids`; `_1thread` rows: "
+        "`TOKENIZERS_PARALLELISM=false`.",
+        "",
+        *harness.method_lines(
+            results["repeats"],
+            1,
+            results["machine_before"],
+            results["machine_after"],
+        ),
+        "",
+        "| arm | tokens/s (wall) | wall s | CPU s | tokens/s vs "
+        "textmill_lists | CPU s vs textmill_lists |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, row in rows.items():
+    for name, rate in rates.items():
         lines.append(
-            f"| {name} | {row['tokens_per_s']:,.0f} | {row['wall_s']:.2f} "
-            f"| {row['cpu_s']:.2f} | {row['tokens_per_s'] / ours:.2f} |"
+            f"| {name} | {harness.spread_text(rate, '{:,.0f}')} "
+            f"| {results['wall_s'][name]['median']:.2f} "
+            f"| {cpu[name]['median']:.2f} "
+            f"| {harness.ratio(rate, ours):.2f} "
+            f"| {harness.ratio(cpu[name], cpu['textmill_lists']):.2f} |"
         )
-    lines += [
-        "",
-        f"tokenizers / textmill throughput: "
-        f"{results['tokenizers_over_textmill']:.2f}x "
-        f"(single-threaded tokenizers: "
-        f"{results['tokenizers_1thread_over_textmill']:.2f}x).",
-        "",
-    ]
-    with open(os.path.join(HERE, "results.md"), "w") as handle:
-        handle.write("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", choices=IMPLEMENTATIONS)
-    parser.add_argument("--corpus")
-    parser.add_argument("--bpe-dir")
+    parser.add_argument("--serve", choices=GROUPS, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--bpe-dir", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--vocab-size", type=int, default=16384)
+    parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
-    if args.worker:
-        _worker(
-            args.worker,
-            args.corpus,
-            args.bpe_dir,
-            args.batch_size,
-            args.repeats,
-        )
+    if args.serve:
+        _serve(args.serve, args.corpus, args.bpe_dir, args.batch_size)
         return
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    before = harness.machine_state()
+    repo = os.path.dirname(os.path.dirname(HERE))
     with tempfile.TemporaryDirectory() as work_dir:
         corpus_path, bpe_dir, corpus = _prepare(work_dir, args.vocab_size)
-        rows = {}
-        for implementation in IMPLEMENTATIONS:
-            logger.info("Running %s", implementation)
-            row = _run_worker(implementation, corpus_path, bpe_dir, args)
-            row["tokens_per_s"] = row["tokens"] / row["wall_s"]
-            rows[implementation] = row
-    digests = {row["ids_sha256"] for row in rows.values()}
-    if len(digests) != 1:
-        raise RuntimeError(f"The implementations gave different ids: {rows}")
-    ours = rows["textmill"]["tokens_per_s"]
+        workers = []
+        try:
+            for group in GROUPS:
+                env = {"PYTHONPATH": repo, "TF_CPP_MIN_LOG_LEVEL": "2"}
+                if group.endswith("_1thread"):
+                    env["TOKENIZERS_PARALLELISM"] = "false"
+                command = [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--serve",
+                    group,
+                    "--corpus",
+                    corpus_path,
+                    "--bpe-dir",
+                    bpe_dir,
+                    "--batch-size",
+                    str(args.batch_size),
+                ]
+                workers.append(harness.Arm(group, command, env=env))
+            arms = [
+                worker.view(name)
+                for worker in workers
+                for name in GROUPS[worker.name]
+            ]
+            runs = harness.interleave(
+                arms, [CASE], args.repeats, log=logger.info
+            )
+        finally:
+            for worker in workers:
+                worker.close()
+    runs = {name: cases[CASE] for name, cases in runs.items()}
+    outputs = {name: run["output"] for name, run in runs.items()}
+    if len({o["ids_sha256"] for o in outputs.values()}) != 1:
+        raise RuntimeError(f"The arms gave different ids: {outputs}")
+    tokens = outputs["textmill_lists"]["tokens"]
     results = {
+        "argv": sys.argv[1:],
         "corpus": corpus,
+        "tokens": tokens,
         "batch_size": args.batch_size,
         "repeats": args.repeats,
-        "machine": f"{os.cpu_count()} CPU cores, shared with other work",
-        "implementations": rows,
-        "tokenizers_over_textmill": rows["tokenizers"]["tokens_per_s"] / ours,
-        "tokenizers_1thread_over_textmill": (
-            rows["tokenizers_1thread"]["tokens_per_s"] / ours
-        ),
+        "machine_before": before,
+        "machine_after": harness.machine_state(),
+        "tokens_per_s": {
+            name: harness.rate_summary(run["wall_s"], tokens)
+            for name, run in runs.items()
+        },
+        "wall_s": {
+            name: harness.summary(run["wall_s"]) for name, run in runs.items()
+        },
+        "cpu_s": {
+            name: harness.summary(run["cpu_s"]) for name, run in runs.items()
+        },
     }
-    _write_results(results)
-    logger.info("Wrote %s", os.path.join(HERE, "results.md"))
+    markdown = _markdown(results)
+    harness.write_results(args.out_dir, results, markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":

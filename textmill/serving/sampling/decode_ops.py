@@ -11,6 +11,18 @@ seen before it is overwritten, and no attention mask is needed.
 The key-value cache holds, per transformer layer, a keys and a values
 tensor of `[batch, num_heads, total_length, head_dim]`, written at the
 step's position.
+
+Why not keras-hub's own cached call (`GPT2CausalLM.call_with_cache`, used
+by its `generate`): that call keeps one cache tensor for all layers
+(`[batch, layers, 2, length, heads, head_dim]`, re-stacked from the
+layers' slices at every step), builds its prefill over the whole padded
+length, lays keys and values out so that each step transposes them, and
+multiplies by the transposed embedding table (`reverse=True`). The
+forward pass here reuses the same layers and weights but keeps a cache
+per layer in the layout the attention products read, writes it in place
+at one position, and applies the tied head without a transpose. On the
+same weights, bench/generate/results.md gives keras-hub's `generate`
+(XLA) beside textmill's loop: see its `keras_hub_generate` row.
 """
 
 from __future__ import annotations
