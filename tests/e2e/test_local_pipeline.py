@@ -96,10 +96,9 @@ def test_last_val_loss_is_the_validators_log_perplexity(first_run):
     """The training curve's last point and the gate measure the same thing:
     the same model on the same eval windows."""
     _, config, summary = first_run
-    (history,) = glob.glob(
-        os.path.join(
-            config.pipeline_root, "Trainer", "model_run", "*", "history.csv"
-        )
+    run = os.path.basename(summary["model_artifact"])  # the execution id
+    history = os.path.join(
+        config.pipeline_root, "Trainer", "model_run", run, "history.csv"
     )
     with open(history) as f:
         last = list(csv.DictReader(f))[-1]

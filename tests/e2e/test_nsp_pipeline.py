@@ -22,15 +22,9 @@ def runs(tmp_path_factory):
     """A 1-step model on a fresh work dir, then the smoke configuration in
     the same work dir (ingest and Transform come from the cache)."""
     tmp_path = tmp_path_factory.mktemp("nsp")
-    corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=200)
-    # Next-sentence prediction needs more steps than the language models
-    # to beat the majority class with confidence.
+    corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
     config = smoke_config(
-        tmp_path,
-        "bert_nsp",
-        [corpus],
-        tokenizer={"vocab_size": 800},
-        train={"train_steps": 200, "checkpoint_every": 100},
+        tmp_path, "bert_nsp", [corpus], tokenizer={"vocab_size": 800}
     )
     one_step = run_local(with_overrides(config, train={"train_steps": 1}))
     return tmp_path, one_step, run_local(config)
