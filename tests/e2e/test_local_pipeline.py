@@ -18,7 +18,12 @@ from textmill.corpus.default_corpus import write_default_corpus
 from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.local import SUMMARY_FILE, run_local
 
-from .doc_commands import run_readme_python
+from .doc_commands import (
+    DOCS_URL,
+    run_readme_python,
+    run_textmill,
+    section_commands,
+)
 from .smoke_config import assert_refused_by_baseline, smoke_config
 
 pytestmark = pytest.mark.slow
@@ -29,11 +34,14 @@ def _tiny_config(tmp_path, corpus_pattern, **validation) -> PipelineConfig:
         tmp_path,
         "distilgpt2",
         [corpus_pattern, str(tmp_path / "bad/*")],
-        tokenizer={"vocab_size": 512},
+        tokenizer={"vocab_size": 1024},
         train={
-            "sequence_length": 32,
-            "train_steps": 12,
-            "checkpoint_every": 6,
+            "sequence_length": 64,
+            "batch_size": 16,
+            "train_steps": 240,
+            "learning_rate": 3e-3,
+            "warmup_steps": 24,
+            "checkpoint_every": 120,
             "eval_steps": 4,
         },
         validation=validation,
@@ -174,6 +182,22 @@ def test_readme_snippet_runs_as_written(first_run):
         prompt=tf.constant(["The module"]), max_new_tokens=tf.constant(20)
     )
     assert printed == out["completion"].numpy()[0].decode() + "\n"
+
+
+def test_serving_docs_client_commands_run_as_written(first_run):
+    from textmill.serving.model_repository import ModelRepository
+    from textmill.serving.model_server import ModelServer
+
+    tmp_path, _, _ = first_run
+    commands = section_commands("docs/serving.md", "## Client", "textmill")
+    assert len(commands) >= 3, commands
+    with ModelServer(
+        ModelRepository(str(tmp_path / "serving")), port=0
+    ) as server:
+        for command in commands:
+            printed = run_textmill(command, **{DOCS_URL: server.url})
+            if "--json" in command:
+                assert len(json.loads(printed)["completions"]) == 1, printed
 
 
 def test_summary_times_components_and_reports_the_cache(first_run):

@@ -21,7 +21,18 @@ def runs(tmp_path_factory):
     the same work dir (ingest and Transform come from the cache)."""
     tmp_path = tmp_path_factory.mktemp("longformer")
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
-    config = smoke_config(tmp_path, "longformer", [corpus])
+    config = smoke_config(
+        tmp_path,
+        "longformer",
+        [corpus],
+        train={
+            "batch_size": 16,
+            "train_steps": 300,
+            "learning_rate": 3e-3,
+            "warmup_steps": 30,
+            "checkpoint_every": 150,
+        },
+    )
     one_step = run_local(with_overrides(config, train={"train_steps": 1}))
     return tmp_path, one_step, run_local(config)
 

@@ -24,7 +24,17 @@ def runs(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("nsp")
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
     config = smoke_config(
-        tmp_path, "bert_nsp", [corpus], tokenizer={"vocab_size": 800}
+        tmp_path,
+        "bert_nsp",
+        [corpus],
+        tokenizer={"vocab_size": 800},
+        train={
+            "batch_size": 16,
+            "train_steps": 200,
+            "learning_rate": 1e-3,
+            "warmup_steps": 20,
+            "checkpoint_every": 100,
+        },
     )
     one_step = run_local(with_overrides(config, train={"train_steps": 1}))
     return tmp_path, one_step, run_local(config)

@@ -38,7 +38,14 @@ def runs(tmp_path_factory):
         tmp_path,
         "summarization",
         [corpus, str(bad)],
-        train={"sequence_length": 96, "train_steps": 12, "checkpoint_every": 6},
+        train={
+            "sequence_length": 96,
+            "batch_size": 16,
+            "train_steps": 200,
+            "learning_rate": 3e-3,
+            "warmup_steps": 20,
+            "checkpoint_every": 100,
+        },
         validation={"max_eval_windows": 8},
     )
     one_step = run_local(with_overrides(config, train={"train_steps": 1}))
