@@ -4,6 +4,7 @@ from; each test overrides what it checks."""
 import os
 
 from textmill.pipelines.config import PipelineConfig, with_overrides
+from textmill.pipelines.local import run_local
 
 
 def smoke_config(tmp_path, family: str, input_patterns, **sections):
@@ -42,13 +43,27 @@ def smoke_config(tmp_path, family: str, input_patterns, **sections):
     return with_overrides(base, **sections)
 
 
-def assert_refused_by_baseline(summary: dict, tmp_path, baseline: str):
-    """A run whose model the gate refused against its trivial baseline:
-    the reason names the baseline, and nothing was pushed."""
+def run_one_step(config) -> dict:
+    """Runs `config` for a single optimizer step (a model at chance).
+
+    Returns:
+        The run's summary, plus `serving_dir_after`: what the serving
+        directory held right after this run, before any later run.
+    """
+    summary = run_local(with_overrides(config, train={"train_steps": 1}))
+    serving = config.serving_dir
+    summary["serving_dir_after"] = (
+        sorted(os.listdir(serving)) if os.path.isdir(serving) else []
+    )
+    return summary
+
+
+def assert_refused_by_baseline(summary: dict, baseline: str):
+    """A run (of `run_one_step`) whose model the gate refused against its
+    trivial baseline: the reason names the baseline, nothing was pushed."""
     assert "error" not in summary, summary.get("error")
     assert summary["outcome"] == "refused", summary.get("validation")
     reason = summary["validation"]["reason"]
     assert f"does not beat the baseline ({baseline}" in reason, reason
     assert not summary["pushed"]
-    serving = tmp_path / "serving"
-    assert not serving.exists() or not any(os.scandir(serving))
+    assert summary["serving_dir_after"] == []

@@ -24,7 +24,11 @@ from .doc_commands import (
     run_textmill,
     section_commands,
 )
-from .smoke_config import assert_refused_by_baseline, smoke_config
+from .smoke_config import (
+    assert_refused_by_baseline,
+    run_one_step,
+    smoke_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -70,11 +74,7 @@ def one_step_and_first_run(tmp_path_factory):
     corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=120)
     _write_bad_inputs(str(tmp_path / "bad"))
     config = _tiny_config(tmp_path, corpus)
-    one_step = run_local(
-        dataclasses.replace(
-            config, train=dataclasses.replace(config.train, train_steps=1)
-        )
-    )
+    one_step = run_one_step(config)
     return tmp_path, config, one_step, run_local(config)
 
 
@@ -88,7 +88,7 @@ def test_one_step_model_is_refused_against_the_baseline(
     one_step_and_first_run,
 ):
     tmp_path, _, summary, _ = one_step_and_first_run
-    assert_refused_by_baseline(summary, tmp_path, "unigram")
+    assert_refused_by_baseline(summary, "unigram")
 
 
 def test_smoke_model_beats_the_baseline(first_run):

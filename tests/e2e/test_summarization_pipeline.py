@@ -10,12 +10,15 @@ import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_summary_corpus
 from textmill.families.summarization import ROUGE_TYPES
-from textmill.pipelines.config import with_overrides
 from textmill.pipelines.local import run_local
 from textmill.serving.summarization_export import SUMMARIZE
 from textmill.transform.summarization import summarization_prompt
 
-from .smoke_config import assert_refused_by_baseline, smoke_config
+from .smoke_config import (
+    assert_refused_by_baseline,
+    run_one_step,
+    smoke_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +51,13 @@ def runs(tmp_path_factory):
         },
         validation={"max_eval_windows": 8},
     )
-    one_step = run_local(with_overrides(config, train={"train_steps": 1}))
+    one_step = run_one_step(config)
     return tmp_path, one_step, run_local(config)
 
 
 def test_one_step_summarizer_is_refused_against_the_baseline(runs):
     tmp_path, one_step, _ = runs
-    assert_refused_by_baseline(one_step, tmp_path, "Lead-1 / unigram")
+    assert_refused_by_baseline(one_step, "Lead-1 / unigram")
 
 
 def test_summarization_run_pushes_a_summarizer(runs):
