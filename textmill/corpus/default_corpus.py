@@ -15,9 +15,8 @@ import json
 import logging
 import os
 import sysconfig
+import tempfile
 from collections.abc import Iterator
-
-from textmill.components.text_example_gen.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +135,13 @@ def _write_jsonl_gz(
     ]
     data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
     out_path = os.path.join(out_dir, file_name)
-    write_atomically(out_path, data)
+    # A temporary name, then a rename: a reader never sees half a file.
+    # Local only, so `textmill corpus` loads neither Beam nor TensorFlow.
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out_dir, delete=False) as f:
+        f.write(data)
+    os.chmod(f.name, 0o644)
+    os.replace(f.name, out_path)
     logger.info("Wrote %d records to %s", len(lines), out_path)
     return out_path
 
@@ -151,7 +156,7 @@ def write_default_corpus(out_dir: str, max_documents: int | None = None) -> str:
     version always gives the same bytes. The file is written atomically.
 
     Args:
-        out_dir: the directory to write to, local or `gs://`.
+        out_dir: the local directory to write to.
         max_documents: keep only the first this many documents; None keeps
             them all.
 
@@ -184,7 +189,7 @@ def write_summary_corpus(out_dir: str, max_documents: int | None = None) -> str:
     Order, determinism and atomicity are as in `write_default_corpus`.
 
     Args:
-        out_dir: the directory to write to, local or `gs://`.
+        out_dir: the local directory to write to.
         max_documents: keep only the first this many pairs; None keeps all.
 
     Returns:
