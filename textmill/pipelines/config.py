@@ -172,6 +172,9 @@ class ValidationConfig:
         min_baseline_gain: the candidate must beat the family's trivial
             baseline (unigram, most frequent token, majority class) by this
             relative gain, and with confidence.
+        enforce_baseline: False reports the baseline without holding the
+            candidate to it (for smoke runs too short to learn; a model
+            that learned nothing is then blessed, so never in production).
         confidence: level of the paired-bootstrap intervals.
     """
 
@@ -181,6 +184,7 @@ class ValidationConfig:
     max_regression: float = 0.05
     max_eval_windows: int = 200
     min_baseline_gain: float = 0.05
+    enforce_baseline: bool = True
     confidence: float = 0.95
 
     def validate(self) -> None:

@@ -202,7 +202,9 @@ def create_pipeline(
         min_rouge_l=config.validation.min_rouge_l,
         max_regression=config.validation.max_regression,
         max_eval_windows=config.validation.max_eval_windows,
-        min_baseline_gain=config.validation.min_baseline_gain,
+        min_baseline_gain=config.validation.min_baseline_gain
+        if config.validation.enforce_baseline
+        else None,
         confidence=config.validation.confidence,
     )
     tflite = TFLiteExport(

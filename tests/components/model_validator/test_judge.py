@@ -98,6 +98,20 @@ def test_model_that_learned_beats_the_baseline():
     assert row["interval_over_baseline"]["low"] > 0.05
 
 
+def test_a_baseline_not_enforced_is_reported_only():
+    candidate = _lm(_windows(8.32, seed=1))
+    unigram = {"name": "unigram", **_lm(_windows(6.0, seed=2))}
+    thresholds = dict(THRESHOLDS, max_perplexity=1e4, min_baseline_gain=None)
+    verdict = judge(
+        "perplexity", "perplexity", candidate, unigram, None, thresholds
+    )
+    assert verdict.blessed, verdict.reason
+    assert "is not held to the baseline (unigram)" in verdict.reason
+    row = verdict.metrics["perplexity"]
+    assert row["interval_over_baseline"]["high"] < 0
+    assert row["thresholds"]["min_baseline_gain"] is None
+
+
 def test_gain_over_baseline_below_margin_is_refused():
     # 2 % better than the majority class is chance, not learning.
     rng = np.random.default_rng(0)

@@ -31,7 +31,9 @@ class ModelValidatorSpec(component_spec.ComponentSpec):
             type=float, optional=True
         ),
         MAX_REGRESSION_KEY: component_spec.ExecutionParameter(type=float),
-        MIN_BASELINE_GAIN_KEY: component_spec.ExecutionParameter(type=float),
+        MIN_BASELINE_GAIN_KEY: component_spec.ExecutionParameter(
+            type=float, optional=True
+        ),
         CONFIDENCE_KEY: component_spec.ExecutionParameter(type=float),
         MAX_EVAL_WINDOWS_KEY: component_spec.ExecutionParameter(type=int),
     }
@@ -97,7 +99,7 @@ class ModelValidator(base_component.BaseComponent):
         min_rouge_l: float = 0.0,
         max_regression: float = 0.05,
         max_eval_windows: int = 200,
-        min_baseline_gain: float = 0.05,
+        min_baseline_gain: float | None = 0.05,
         confidence: float = 0.95,
     ):
         if max_perplexity <= 1:
@@ -114,7 +116,7 @@ class ModelValidator(base_component.BaseComponent):
             raise ValueError(
                 f"max_regression must be >= 0, got {max_regression}."
             )
-        if min_baseline_gain < 0:
+        if min_baseline_gain is not None and min_baseline_gain < 0:
             raise ValueError(
                 f"min_baseline_gain must be >= 0, got {min_baseline_gain}."
             )
@@ -135,7 +137,9 @@ class ModelValidator(base_component.BaseComponent):
                 min_rouge_l=float(min_rouge_l),
                 max_regression=float(max_regression),
                 max_eval_windows=int(max_eval_windows),
-                min_baseline_gain=float(min_baseline_gain),
+                min_baseline_gain=None
+                if min_baseline_gain is None
+                else float(min_baseline_gain),
                 confidence=float(confidence),
             )
         )

@@ -253,20 +253,22 @@ def judge(
         row = rows[baseline_metric]
         row["thresholds"]["min_baseline_gain"] = margin
         _record(row, "baseline", comparison)
-        beaten = comparison.gain >= margin and (
-            comparison.low is None or comparison.low > 0
-        )
-        check(
-            baseline_metric,
-            beaten,
-            f"eval {baseline_metric} {comparison.candidate:.4g} does not "
-            f"beat the baseline ({baseline.get('name', 'trivial')}) "
-            f"{comparison.reference:.4g} by min_baseline_gain={margin:.0%}"
-            f" with confidence: gain {comparison.gain:+.1%}, "
-            f"{comparison.interval()}",
-        )
+        if margin is not None:
+            beaten = comparison.gain >= margin and (
+                comparison.low is None or comparison.low > 0
+            )
+            check(
+                baseline_metric,
+                beaten,
+                f"eval {baseline_metric} {comparison.candidate:.4g} does not "
+                f"beat the baseline ({baseline.get('name', 'trivial')}) "
+                f"{comparison.reference:.4g} by min_baseline_gain="
+                f"{margin:.0%} with confidence: gain {comparison.gain:+.1%}, "
+                f"{comparison.interval()}",
+            )
+        held = "beats" if margin is not None else "is not held to"
         notes.append(
-            f"beats the baseline ({baseline.get('name', 'trivial')}) "
+            f"{held} the baseline ({baseline.get('name', 'trivial')}) "
             f"{comparison.reference:.4g} by {comparison.gain:+.1%}"
         )
     for name in rows:
