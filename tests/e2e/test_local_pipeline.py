@@ -209,6 +209,11 @@ def test_summary_times_components_and_reports_the_cache(first_run):
     assert components["Trainer"]["cached"] is False
     assert all(c["seconds"] >= 0 for c in components.values())
     assert summary["wall_seconds"] >= components["Trainer"]["seconds"]
+    training = summary["training"]
+    assert training["final_val_loss"] == pytest.approx(
+        np.log(summary["validation"]["candidate"]["perplexity"]), rel=0.02
+    )
+    assert os.path.exists(training["loss_plot"])
 
 
 def test_trained_model_is_a_preset_to_fine_tune_from(first_run):

@@ -8,7 +8,11 @@ from textmill.components.model_validator.gate import (
 )
 from textmill.pipelines import cli
 from textmill.pipelines.config import ConfigError, ValidationConfig
-from textmill.pipelines.summary import format_summary, outcome
+from textmill.pipelines.summary import (
+    format_summary,
+    outcome,
+    training_summary,
+)
 
 THRESHOLDS = {
     "max_perplexity": 1e4,
@@ -90,3 +94,37 @@ def test_refused_run_has_its_own_outcome():
 def test_gate_settings_are_checked(field, value):
     with pytest.raises(ConfigError, match=f"validation.{field}"):
         ValidationConfig(**{field: value}).validate()
+
+
+def test_training_and_generation_parity_are_in_the_summary(tmp_path):
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_loss\n0,6.1,5.9\n1,5.2,5.05\n"
+    )
+    training = training_summary(str(tmp_path))
+    assert training["epochs"] == 2
+    assert training["final_loss"] == 5.2
+    assert training["final_val_loss"] == 5.05
+    assert training["loss_plot"] == str(tmp_path / "loss_curves.png")
+    summary = _summary([32 * 4.0, 32 * 3.9, 32 * 4.2], pushed=True)
+    summary["training"] = training
+    summary["tflite"] = {
+        "variants": {},
+        "generation": {
+            "variants": {
+                "int8": {
+                    "bytes": 10,
+                    "parity": {
+                        "prompts": 4,
+                        "identical": 2,
+                        "token_agreement": 0.75,
+                    },
+                }
+            }
+        },
+    }
+    text = format_summary(summary)
+    assert (
+        "tflite generation int8: 10 bytes, greedy tokens identical for 2 "
+        "of 4 prompts (token agreement 0.75)" in text
+    )
+    assert "training: 2 epochs, final loss 5.2000, val_loss 5.0500" in text

@@ -7,6 +7,7 @@ metrics, and what happened to the input documents.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -98,6 +99,9 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
         preset_dir = preset_model_path(summary["model_artifact"])
         if tf.io.gfile.isdir(preset_dir):
             summary["preset_dir"] = preset_dir
+    model_runs = outputs.get("ModelRun", [])
+    if model_runs:
+        summary["training"] = training_summary(model_runs[0].uri)
     blessings = outputs.get("ModelBlessing", [])
     if blessings:
         evaluation = (
@@ -184,6 +188,31 @@ def outcome(summary: dict) -> str:
     return "failed"
 
 
+def training_summary(model_run_dir: str) -> dict:
+    """The Trainer's last logged epoch and where its curves are.
+
+    Args:
+        model_run_dir: the ModelRun artifact's directory (TensorBoard logs,
+            `history.csv`, `loss_curves.png`).
+    """
+    history_path = os.path.join(model_run_dir, "history.csv")
+    last: dict = {}
+    if tf.io.gfile.exists(history_path):
+        with tf.io.gfile.GFile(history_path) as f:
+            rows = list(csv.DictReader(f))
+        last = rows[-1] if rows else {}
+    return {
+        "epochs": int(float(last["epoch"])) + 1 if "epoch" in last else 0,
+        "final_loss": float(last["loss"]) if "loss" in last else None,
+        "final_val_loss": (
+            float(last["val_loss"]) if "val_loss" in last else None
+        ),
+        "history_csv": history_path,
+        "loss_plot": os.path.join(model_run_dir, "loss_curves.png"),
+        "tensorboard_logdir": model_run_dir,
+    }
+
+
 def format_summary(summary: dict) -> str:
     """A few human-readable lines for the end of `textmill run`."""
     lines = [f"textmill run {summary['run_id']} of {summary['pipeline']}"]
@@ -226,6 +255,23 @@ def format_summary(summary: dict) -> str:
             f"  tflite {variant}: {info['bytes']} bytes, max |logit diff| "
             f"{parity['max_abs_logit_diff']:.2e}, top-1 agreement "
             f"{parity['top1_agreement']:.4f}"
+        )
+    generation = (summary.get("tflite") or {}).get("generation") or {}
+    for variant, info in (generation.get("variants") or {}).items():
+        parity = info["parity"]
+        lines.append(
+            f"  tflite generation {variant}: {info['bytes']} bytes, greedy "
+            f"tokens identical for {parity['identical']} of "
+            f"{parity['prompts']} prompts (token agreement "
+            f"{parity['token_agreement']:.2f})"
+        )
+    training = summary.get("training")
+    if training and training.get("final_val_loss") is not None:
+        lines.append(
+            f"  training: {training['epochs']} epochs, final loss "
+            f"{training['final_loss']:.4f}, val_loss "
+            f"{training['final_val_loss']:.4f}; curves in "
+            f"{training['loss_plot']}"
         )
     if summary.get("pushed"):
         lines.append(f"  pushed: {summary['serving_model_dir']}")
