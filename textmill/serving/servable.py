@@ -145,7 +145,9 @@ class Servable:
         by the ServingPusher), its predict requests are replayed (at most
         1000); without it, every signature whose inputs are all strings and
         numbers is called once with one short example (`"warm up"`, 1 for
-        integers, 1.0 for floats).
+        integers, 1.0 for floats). A signature that rejects that made-up
+        example (e.g. one that parses serialized `tf.Example`s) is logged
+        and left cold; only the warm-up file's own requests must succeed.
 
         Returns:
             The number of calls made.
@@ -181,9 +183,19 @@ class Servable:
         calls = 0
         for name in self.signature_names:
             inputs = _warm_up_inputs(self.signature_defs[name]["inputs"])
-            if inputs is not None:
+            if inputs is None:
+                continue
+            try:
                 self._functions[name](**inputs)
-                calls += 1
+            except (tf.errors.OpError, ValueError, TypeError) as error:
+                logger.info(
+                    "Signature %s not warmed up: it rejects the made-up "
+                    "example (%s)",
+                    name,
+                    type(error).__name__,
+                )
+                continue
+            calls += 1
         return calls
 
     def run(
