@@ -44,13 +44,20 @@ def smoke_config(tmp_path, family: str, input_patterns, **sections):
 
 
 def run_one_step(config) -> dict:
-    """Runs `config` for a single optimizer step (a model at chance).
+    """Runs `config` for a single optimizer step (a model at chance), with
+    the baseline enforced whatever `config` says.
 
     Returns:
         The run's summary, plus `serving_dir_after`: what the serving
         directory held right after this run, before any later run.
     """
-    summary = run_local(with_overrides(config, train={"train_steps": 1}))
+    summary = run_local(
+        with_overrides(
+            config,
+            train={"train_steps": 1},
+            validation={"enforce_baseline": True},
+        )
+    )
     serving = config.serving_dir
     summary["serving_dir_after"] = (
         sorted(os.listdir(serving)) if os.path.isdir(serving) else []
