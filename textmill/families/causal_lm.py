@@ -31,7 +31,10 @@ from textmill.serving.model_metadata import (
     read_model_metadata,
     write_model_metadata,
 )
-from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
+from textmill.serving.saved_model_scoring import (
+    SavedModelLogits,
+    windows_nll,
+)
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
 from textmill.trainer.data import (
@@ -174,14 +177,7 @@ def _perplexity(nll: np.ndarray) -> dict:
 def evaluate(model_dir: str, examples, max_batches: int) -> dict:
     """Eval perplexity on packed windows, as the Trainer packs them."""
     logits, windows = _windows(model_dir, examples, max_batches)
-    return _perplexity(
-        np.stack(
-            [
-                window_nll(logits({"token_ids": w[None, :-1]})[0], w)
-                for w in windows
-            ]
-        )
-    )
+    return _perplexity(windows_nll(logits, windows))
 
 
 def baseline(model_dir: str, examples, max_batches: int) -> dict:

@@ -52,15 +52,25 @@ def window_nll(logits: np.ndarray, window: np.ndarray) -> np.ndarray:
     return log_z - logits[np.arange(len(labels)), labels]
 
 
-def perplexity(logits_fn, windows: np.ndarray) -> float:
-    """exp(mean token NLL) of a causal LM over packed windows.
+def windows_nll(logits_fn, windows: np.ndarray) -> np.ndarray:
+    """Per-token NLL of a causal LM over packed windows.
 
     Args:
         logits_fn: named inputs -> logits, as SavedModelLogits.
         windows: [n, sequence_length + 1] token ids.
+
+    Returns:
+        float [n, sequence_length]: the NLL of each window's next tokens.
     """
-    nll = [
-        window_nll(logits_fn({"token_ids": w[np.newaxis, :-1]})[0], w)
-        for w in windows
-    ]
-    return float(np.exp(np.concatenate(nll).mean()))
+    return np.stack(
+        [
+            window_nll(logits_fn({"token_ids": w[np.newaxis, :-1]})[0], w)
+            for w in windows
+        ]
+    )
+
+
+def perplexity(logits_fn, windows: np.ndarray) -> float:
+    """exp(mean token NLL) of a causal LM over packed windows (see
+    `windows_nll`)."""
+    return float(np.exp(windows_nll(logits_fn, windows).mean()))
