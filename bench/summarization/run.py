@@ -115,7 +115,7 @@ def eval_examples(work: str, name: str):
     """A run's transformed eval examples."""
     from tfx.types import standard_artifacts
 
-    from textmill.families.summarization import load_eval_examples
+    from textmill.families.summarization.family import load_eval_examples
 
     (uri,) = glob.glob(
         os.path.join(
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=600)
     args = parser.parse_args()
 
-    from textmill.families.summarization import ROUGE_TYPES, rouge
+    from textmill.families.summarization.family import ROUGE_TYPES, rouge
 
     with tempfile.TemporaryDirectory() as work:
         corpus = os.path.join(work, "corpus")

@@ -7,17 +7,17 @@ from textmill.families import FAMILIES, preset_config
 
 
 def _accepted(family_name: str) -> set[str]:
-    if FAMILIES[family_name].module.endswith(("causal_lm", "summarization")):
+    if family_name in ("distilgpt2", "summarization"):
         from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
         return set(GPT2_PRESETS)
     if family_name == "longformer":
-        from textmill.families.masked_lm import PRESETS
+        from textmill.families.longformer.family import PRESETS
         from textmill.trainer.models.longformer.longformer_presets import (
             backbone_presets,
         )
     else:
-        from textmill.families.next_sentence import PRESETS
+        from textmill.families.bert_nsp.family import PRESETS
         from textmill.trainer.models.bert.bert_presets import (
             backbone_presets,
         )

@@ -75,14 +75,14 @@ FAMILIES: dict[str, Family] = {
     for family in (
         Family(
             name="distilgpt2",
-            module="textmill.families.causal_lm",
+            module="textmill.families.distilgpt2.family",
             gate_metric="perplexity",
             higher_is_better=False,
             presets=_GPT2_PRESETS,
         ),
         Family(
             name="longformer",
-            module="textmill.families.masked_lm",
+            module="textmill.families.longformer.family",
             gate_metric="accuracy",
             higher_is_better=True,
             # The most frequent token is a strong accuracy baseline early
@@ -92,7 +92,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="bert_nsp",
-            module="textmill.families.next_sentence",
+            module="textmill.families.bert_nsp.family",
             gate_metric="accuracy",
             higher_is_better=True,
             sentence_pairs=True,
@@ -100,7 +100,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="summarization",
-            module="textmill.families.summarization",
+            module="textmill.families.summarization.family",
             gate_metric="rougeL",
             higher_is_better=True,
             # Lead-1 ROUGE is reported beside; the gate asks that the

@@ -33,7 +33,7 @@ from textmill.tokenization.bpe_files import BpeFiles, import_hf_bpe
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.trainer.convert.gpt2 import convert_gpt2
 from textmill.trainer.models.gpt2 import build_gpt2_causal_lm
-from textmill.transform import causal_lm
+from textmill.transform import byte_bpe_text
 
 transformers = pytest.importorskip("transformers")
 
@@ -217,11 +217,11 @@ def test_init_from_imports_tokenizer_and_weights(
     assert custom_config["init_from"] == preset
     texts = [document[:300] for document in documents[:6]] + EXTRA_TEXTS[:6]
     raw_metadata = tft.DatasetMetadata.from_feature_spec(
-        {causal_lm.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+        {byte_bpe_text.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}
     )
     with tft_beam.Context(temp_dir=str(tmp_path / "tft_tmp")):
         (rows, _), transform_fn = (
-            [{causal_lm.TEXT_FEATURE: text} for text in texts],
+            [{byte_bpe_text.TEXT_FEATURE: text} for text in texts],
             raw_metadata,
         ) | tft_beam.AnalyzeAndTransformDataset(
             functools.partial(
@@ -234,14 +234,14 @@ def test_init_from_imports_tokenizer_and_weights(
         vocab_file=os.path.join(preset, "vocab.json"),
         merges_file=os.path.join(preset, "merges.txt"),
     )
-    assert [row[causal_lm.TOKEN_IDS_FEATURE].tolist() for row in rows] == fast(
-        texts
-    )["input_ids"]
+    assert [
+        row[byte_bpe_text.TOKEN_IDS_FEATURE].tolist() for row in rows
+    ] == fast(texts)["input_ids"]
 
     output = tft.TFTransformOutput(str(tmp_path / "tft"))
     vocab_size = BpeFiles(
-        output.vocabulary_file_by_name(causal_lm.VOCAB_ASSET),
-        output.vocabulary_file_by_name(causal_lm.MERGES_ASSET),
+        output.vocabulary_file_by_name(byte_bpe_text.VOCAB_ASSET),
+        output.vocabulary_file_by_name(byte_bpe_text.MERGES_ASSET),
     ).vocab_size()
     model = build_gpt2_causal_lm(
         config.train.preset, vocab_size, init_from=config.train.init_from

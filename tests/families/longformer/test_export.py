@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textmill.serving.masked_lm_export import export_network
+from textmill.families.longformer.export import export_network
 from textmill.serving.signatures import LOGITS_FROM_IDS
 from textmill.serving.tflite_conversion import TFLiteLogits, convert_to_tflite
 from textmill.trainer.models.longformer import (

@@ -29,23 +29,23 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
-from textmill.families import causal_lm
-from textmill.pipelines.config import PipelineConfig
-from textmill.serving.model_metadata import read_model_metadata
-from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
-from textmill.serving.summarization_export import (
+from textmill.families.distilgpt2 import family as distilgpt2
+from textmill.families.summarization.export import (
     SUMMARIZE,
     SummarizationServing,
 )
-from textmill.trainer.data import prompted_lm_dataset
-from textmill.trainer.models.gpt2 import GPT2_PRESETS
-from textmill.transform.summarization import (  # noqa: F401  (Transform's entry)
+from textmill.families.summarization.transform import (  # noqa: F401  (Transform's entry)
     DOCUMENT_TEXT_FEATURE,
     LOSS_MASK_FEATURE,
     REFERENCE_FEATURE,
     TOKEN_IDS_FEATURE,
     preprocessing_fn,
 )
+from textmill.pipelines.config import PipelineConfig
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
+from textmill.trainer.data import prompted_lm_dataset
+from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Documents summarised per `summarize` call during validation.
@@ -74,7 +74,7 @@ def transform_config(config: PipelineConfig) -> dict:
     the longest (prompt + summary) sequence to emit."""
     preset = GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])
     return {
-        **causal_lm.transform_config(config),
+        **distilgpt2.transform_config(config),
         "sequence_length": min(
             config.train.sequence_length, preset["max_sequence_length"]
         ),
@@ -83,7 +83,7 @@ def transform_config(config: PipelineConfig) -> dict:
 
 def train(fn_args) -> None:
     """Fine-tunes (or trains) a GPT-2 causal LM to summarise."""
-    causal_lm.train_causal_lm(
+    distilgpt2.train_causal_lm(
         fn_args, prompted_lm_dataset, SummarizationServing
     )
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textmill.serving.signatures import LOGITS_FROM_IDS, SERVING_DEFAULT
-from textmill.trainer.models.bert.bert_next_sentence_predictor import (
-    IS_NEXT_CLASS,
-)
-from textmill.transform.sentence_pairs import (
+from textmill.families.bert_nsp.transform import (
     PADDING_MASK_FEATURE,
     SEGMENT_IDS_FEATURE,
     SENTENCE_A_FEATURE,
     SENTENCE_B_FEATURE,
     TOKEN_IDS_FEATURE,
+)
+from textmill.serving.signatures import LOGITS_FROM_IDS, SERVING_DEFAULT
+from textmill.trainer.models.bert.bert_next_sentence_predictor import (
+    IS_NEXT_CLASS,
 )
 
 MODEL_INPUTS = (TOKEN_IDS_FEATURE, SEGMENT_IDS_FEATURE, PADDING_MASK_FEATURE)

@@ -33,7 +33,7 @@ from textmill.transform.bpe_analyzer import (
     VOCAB_FILENAME,
     learn_byte_bpe,
 )
-from textmill.transform.causal_lm import (
+from textmill.transform.byte_bpe_text import (
     MERGES_ASSET,
     TOKEN_IDS_FEATURE,
     VOCAB_ASSET,

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from textmill.serving.causal_lm_export import CausalLMServing
+from textmill.families.distilgpt2.export import CausalLMServing
+from textmill.families.summarization.transform import (
+    PROMPT_SEPARATOR,
+    first_tokens,
+)
 from textmill.serving.sampling.generation_signatures import (
     GenerationSignatures,
 )
-from textmill.transform.summarization import PROMPT_SEPARATOR, first_tokens
 
 SUMMARIZE = "summarize"
 SUMMARIZE_INPUTS = [

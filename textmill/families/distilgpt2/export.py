@@ -51,7 +51,7 @@ from textmill.serving.signatures import (
 )
 from textmill.tokenization.bpe_files import MERGES_FILENAME, VOCAB_FILENAME
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.causal_lm import (
+from textmill.transform.byte_bpe_text import (
     MERGES_ASSET,
     TEXT_FEATURE,
     TOKEN_IDS_FEATURE,

@@ -18,11 +18,11 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
-from textmill.pipelines.config import PipelineConfig
-from textmill.serving.causal_lm_export import (
+from textmill.families.distilgpt2.export import (
     CausalLMServing,
     export_causal_lm,
 )
+from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import (
     network_model_path,
     preset_model_path,
@@ -47,7 +47,7 @@ from textmill.trainer.models.gpt2 import (
     build_gpt2_causal_lm,
     save_gpt2_preset,
 )
-from textmill.transform.causal_lm import (  # noqa: F401  (Transform's entry)
+from textmill.transform.byte_bpe_text import (  # noqa: F401  (Transform's entry)
     MERGES_ASSET,
     VOCAB_ASSET,
     preprocessing_fn,

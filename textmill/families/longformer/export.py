@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from textmill.serving.signatures import LOGITS_FROM_IDS
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.causal_lm import (
+from textmill.transform.byte_bpe_text import (
     MERGES_ASSET,
     TEXT_FEATURE,
     TOKEN_IDS_FEATURE,

@@ -31,7 +31,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
-from textmill.transform.causal_lm import dense_text
+from textmill.transform.byte_bpe_text import dense_text
 from textmill.transform.wordpiece_analyzer import (
     CLS,
     PAD,

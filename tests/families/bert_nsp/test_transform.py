@@ -11,7 +11,8 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import schema_utils
 from transformers import BertTokenizerFast
 
-from textmill.transform import sentence_pairs, wordpiece_analyzer
+from textmill.families.bert_nsp import transform
+from textmill.transform import wordpiece_analyzer
 
 WORDS = (
     "river stone lantern orchard harbor meadow signal copper violet ember "
@@ -77,7 +78,7 @@ def analyze_and_transform(tmp_path, rows, **config):
         )
     )
     preprocessing_fn = functools.partial(
-        sentence_pairs.preprocessing_fn,
+        transform.preprocessing_fn,
         custom_config={"sequence_length": SEQUENCE_LENGTH, **config},
     )
     output_dir = str(tmp_path / "transform_output")
@@ -105,7 +106,7 @@ def learned(tmp_path_factory):
 
 def test_learned_vocabulary_is_bert_shaped(learned):
     _, _, output = learned
-    path = output.vocabulary_file_by_name(sentence_pairs.VOCAB_ASSET)
+    path = output.vocabulary_file_by_name(transform.VOCAB_ASSET)
     assert path.endswith(wordpiece_analyzer.VOCAB_FILENAME)
     tokens = wordpiece_analyzer.read_vocab(path)
     assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -118,7 +119,7 @@ def test_learned_vocabulary_is_bert_shaped(learned):
 def test_transformed_data_equals_hf_packing(learned):
     rows, transformed, output = learned
     expected = hf_packing(
-        output.vocabulary_file_by_name(sentence_pairs.VOCAB_ASSET), rows
+        output.vocabulary_file_by_name(transform.VOCAB_ASSET), rows
     )
     for name, values in expected.items():
         np.testing.assert_array_equal(stack(transformed, name), values)
@@ -144,7 +145,7 @@ def test_saved_transform_graph_packs_raw_strings(learned):
         }
     )
     expected = hf_packing(
-        output.vocabulary_file_by_name(sentence_pairs.VOCAB_ASSET), rows
+        output.vocabulary_file_by_name(transform.VOCAB_ASSET), rows
     )
     for name, values in expected.items():
         assert features[name].dtype == tf.int64
@@ -169,7 +170,7 @@ def test_imported_vocabulary_is_used_as_is(tmp_path):
     transformed, output = analyze_and_transform(
         tmp_path, rows, init_from=str(checkpoint)
     )
-    path = output.vocabulary_file_by_name(sentence_pairs.VOCAB_ASSET)
+    path = output.vocabulary_file_by_name(transform.VOCAB_ASSET)
     assert wordpiece_analyzer.read_vocab(path) == tokens
     expected = hf_packing(str(checkpoint / "vocab.txt"), rows)
     for name, values in expected.items():
@@ -204,7 +205,7 @@ def test_truncation_matches_hf_longest_first(tmp_path, length_a, length_b):
                 [a], [b], truncation=True, max_length=length
             ).items()
         }
-        packed = sentence_pairs.pack_sentence_pairs(
+        packed = transform.pack_sentence_pairs(
             tf.constant([a]), tf.constant([b]), str(vocab), length
         )
         mask = packed["padding_mask"].numpy()[0].astype(bool)
@@ -220,7 +221,7 @@ def test_truncation_matches_hf_longest_first(tmp_path, length_a, length_b):
 
 def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="sequence_length=3"):
-        sentence_pairs.preprocessing_fn(
+        transform.preprocessing_fn(
             {
                 "sentence_a": tf.constant(["a"]),
                 "sentence_b": tf.constant(["b"]),

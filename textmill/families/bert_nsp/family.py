@@ -19,10 +19,15 @@ from textmill.components.model_validator.gate import (
     samples,
 )
 from textmill.families import preset_config
+from textmill.families.bert_nsp.export import MODEL_INPUTS, export_next_sentence
+from textmill.families.bert_nsp.transform import (  # noqa: F401  (Transform)
+    IS_NEXT_FEATURE,
+    VOCAB_ASSET,
+    preprocessing_fn,
+)
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import write_model_metadata
-from textmill.serving.nsp_export import MODEL_INPUTS, export_next_sentence
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.trainer import training
 from textmill.trainer.models.bert.bert_backbone import BertBackbone
@@ -30,11 +35,6 @@ from textmill.trainer.models.bert.bert_next_sentence_predictor import (
     BertNextSentencePredictor,
 )
 from textmill.trainer.models.bert.bert_presets import backbone_presets
-from textmill.transform.sentence_pairs import (  # noqa: F401  (Transform)
-    IS_NEXT_FEATURE,
-    VOCAB_ASSET,
-    preprocessing_fn,
-)
 
 PRESETS = {"tiny": "bert_tiny", "base": "bert_base"}
 DEFAULT_VOCAB_SIZE = 8000

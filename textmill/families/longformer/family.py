@@ -22,8 +22,8 @@ from textmill.components.model_validator.gate import (
     samples,
 )
 from textmill.families import preset_config
+from textmill.families.longformer.export import export_masked_lm
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.masked_lm_export import export_masked_lm
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import (
     read_model_metadata,
@@ -39,7 +39,7 @@ from textmill.trainer.models.longformer import (
     LongformerMaskedLMMaskGenerator,
     backbone_presets,
 )
-from textmill.transform.causal_lm import (  # noqa: F401  (Transform's entry)
+from textmill.transform.byte_bpe_text import (  # noqa: F401  (Transform's entry)
     MERGES_ASSET,
     VOCAB_ASSET,
     preprocessing_fn,

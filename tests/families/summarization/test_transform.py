@@ -8,8 +8,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
+from textmill.families.summarization import transform
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform import summarization
 from textmill.transform.bpe_analyzer import MERGES_FILENAME, VOCAB_FILENAME
 
 SEQUENCE_LENGTH = 48
@@ -39,10 +39,8 @@ def run_transform(tmp_path):
     """Runs Transform on EXAMPLES; returns the rows and the asset files."""
     raw_metadata = tft.DatasetMetadata.from_feature_spec(
         {
-            summarization.DOCUMENT_FEATURE: tf.io.FixedLenFeature(
-                [], tf.string
-            ),
-            summarization.SUMMARY_FEATURE: tf.io.FixedLenFeature([], tf.string),
+            transform.DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+            transform.SUMMARY_FEATURE: tf.io.FixedLenFeature([], tf.string),
         }
     )
     custom_config = {
@@ -54,15 +52,15 @@ def run_transform(tmp_path):
         (rows, _), transform_fn = (
             [
                 {
-                    summarization.DOCUMENT_FEATURE: document,
-                    summarization.SUMMARY_FEATURE: summary,
+                    transform.DOCUMENT_FEATURE: document,
+                    transform.SUMMARY_FEATURE: summary,
                 }
                 for document, summary in EXAMPLES
             ],
             raw_metadata,
         ) | tft_beam.AnalyzeAndTransformDataset(
             functools.partial(
-                summarization.preprocessing_fn, custom_config=custom_config
+                transform.preprocessing_fn, custom_config=custom_config
             )
         )
         _ = transform_fn | tft_beam.WriteTransformFn(str(tmp_path / "tft"))
@@ -84,8 +82,8 @@ def test_input_ids_and_loss_mask(tmp_path):
     def ids(text):
         return tokenizer.tokenize(tf.constant([text])).to_list()[0]
 
-    end_id = int(tokenizer.token_to_id(summarization.END_OF_TEXT))
-    separator = ids(summarization.PROMPT_SEPARATOR)
+    end_id = int(tokenizer.token_to_id(transform.END_OF_TEXT))
+    separator = ids(transform.PROMPT_SEPARATOR)
     truncated = 0
     for row, (document, summary) in zip(rows, EXAMPLES, strict=True):
         input_ids = row["input_ids"].tolist()
@@ -103,7 +101,7 @@ def test_input_ids_and_loss_mask(tmp_path):
         if len(document_ids) <= budget:
             # The pieces tokenize as the whole text: the training prefix is
             # the serving prompt's tokenization.
-            prompt = summarization.summarization_prompt(tf.constant([document]))
+            prompt = transform.summarization_prompt(tf.constant([document]))
             assert ids(prompt.numpy()[0].decode()) == prompt_ids
             assert ids(prompt.numpy()[0].decode() + " " + summary.strip()) == (
                 prompt_ids + summary_ids[:-1]

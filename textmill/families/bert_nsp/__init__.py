@@ -1,0 +1,1 @@
+"""The bert_nsp family."""

@@ -1,0 +1,1 @@
+"""The distilgpt2 family."""
