@@ -1,5 +1,9 @@
-"""Eval-split token windows read from Transform's output, for components
-that score models outside the Trainer (validator, TFLite parity)."""
+"""The eval split of Transform's output, read for what scores models
+outside the Trainer (validator, TFLite parity): its records, parsed
+features, documents and the causal LM's packed windows.
+
+Every family's eval units start from `eval_records`, so they are read
+from the same files in the same order."""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ import numpy as np
 import tensorflow as tf
 from tfx.types import artifact_utils
 
-from textmill.trainer.data import TOKEN_IDS_FEATURE, pack_documents
+from textmill.trainer.data import (
+    TOKEN_IDS_FEATURE,
+    documents_as_ragged,
+    pack_documents,
+)
 
 
 def split_files(examples, split: str) -> list[str]:
@@ -30,6 +38,38 @@ def split_files(examples, split: str) -> list[str]:
     return files
 
 
+def eval_records(examples) -> tf.data.Dataset:
+    """The serialized `tf.Example`s of an Examples artifact's eval split,
+    in file order.
+
+    Raises:
+        ValueError: the artifact has no eval split, or it is empty.
+    """
+    return tf.data.TFRecordDataset(
+        split_files(examples, "eval"), compression_type="GZIP"
+    )
+
+
+def eval_features(
+    examples, spec: dict, batch_size: int = 64
+) -> tf.data.Dataset:
+    """Batches of the eval split's features parsed with `spec` (use
+    `tf.io.RaggedFeature` for variable-length ones, so the batches
+    unbatch into rows)."""
+    return (
+        eval_records(examples)
+        .batch(batch_size)
+        .map(lambda records: tf.io.parse_example(records, spec))
+    )
+
+
+def eval_documents(examples) -> tf.data.Dataset:
+    """Batches of the eval split's token ids, RaggedTensors [batch, None]
+    (int32)."""
+    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
+    return eval_features(examples, spec).map(documents_as_ragged)
+
+
 def load_eval_windows(
     examples, sequence_length: int, bos_id: int, max_windows: int
 ) -> np.ndarray:
@@ -47,22 +87,9 @@ def load_eval_windows(
     Raises:
         ValueError: the eval split is too small for a single window.
     """
-    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
-    documents = (
-        tf.data.TFRecordDataset(
-            split_files(examples, "eval"), compression_type="GZIP"
-        )
-        .batch(64)
-        .map(lambda x: tf.io.parse_example(x, spec))
-        .map(
-            lambda f: tf.cast(
-                tf.RaggedTensor.from_sparse(f[TOKEN_IDS_FEATURE]), tf.int32
-            )
-        )
-    )
-    windows = pack_documents(documents, sequence_length, bos_id).map(
-        lambda x, y: tf.concat([x["token_ids"][:1], y], axis=0)
-    )
+    windows = pack_documents(
+        eval_documents(examples), sequence_length, bos_id
+    ).map(lambda x, y: tf.concat([x["token_ids"][:1], y], axis=0))
     if max_windows:
         windows = windows.take(max_windows)
     rows = [w.numpy() for w in windows]

@@ -1,35 +1,36 @@
 """Model families: what differs between DistilGPT2, its summarization
 fine-tuning, Longformer and BERT NSP.
 
-The pipeline's shape is the same for every family; a family names the
-functions that fill it in. Names are dotted paths, imported only where they
-run, so building a pipeline does not import model code.
+The pipeline's shape is the same for every family. Each family is a
+subclass of `textmill.families.base.Family` in its own folder
+(`textmill/families/<name>/family.py`), registered here by one
+`FamilySpec` line that names it as "module:Class". The class is imported
+only where it runs (`FamilySpec.load`), so building or checking a pipeline
+imports no model code.
 
-A family module provides:
-    preprocessing_fn(inputs, custom_config) -> dict    (Transform)
-    transform_config(config) -> dict                   (its custom_config)
-    train(fn_args) -> None                             (Trainer, via run_fn)
-    evaluate(model_dir, examples, max_batches) -> dict[str, float]
-    baseline(model_dir, examples, max_batches) -> dict[str, float]
-        (a trivial model's metrics on the units `evaluate` scores; both
-        carry per-unit samples, see components/model_validator/gate.py)
-    parity_inputs(model_dir, examples, count) -> list[dict[str, np.ndarray]]
+The family module also holds Transform's entry point, `preprocessing_fn`
+(TFX imports it by its dotted path).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
-from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textmill.families.base import Family
 
 
 @dataclasses.dataclass(frozen=True)
-class Family:
-    """One model family.
+class FamilySpec:
+    """One model family's registry entry: what a config check needs,
+    and where the family's code lives.
 
     Args:
         name: the `--family` value.
-        module: dotted path of the module with the functions listed above.
+        implementation: "module:Class" of its `Family` subclass.
         gate_metric: the metric compared with the last blessed model.
         higher_is_better: direction of `gate_metric`.
         baseline_metric: the metric that must beat the family's trivial
@@ -44,7 +45,7 @@ class Family:
     """
 
     name: str
-    module: str
+    implementation: str
     gate_metric: str
     higher_is_better: bool
     baseline_metric: str = ""
@@ -52,9 +53,19 @@ class Family:
     target_field: str = ""
     presets: tuple[str, ...] = ()
 
-    def function(self, name: str) -> Callable:
-        """Imports and returns `name` from the family module."""
-        return getattr(importlib.import_module(self.module), name)
+    @property
+    def module(self) -> str:
+        """Dotted path of the family's module."""
+        return self.implementation.partition(":")[0]
+
+    def load(self) -> Family:
+        """Imports the family's class and returns its instance (one per
+        process).
+
+        Raises:
+            ValueError: `implementation` names no class of its module.
+        """
+        return _load(self)
 
     @property
     def baseline_gate_metric(self) -> str:
@@ -63,26 +74,40 @@ class Family:
 
     @property
     def preprocessing_fn(self) -> str:
+        """Transform's `preprocessing_fn`, as the dotted path TFX takes."""
         return f"{self.module}.preprocessing_fn"
+
+
+@functools.cache
+def _load(spec: FamilySpec) -> Family:
+    module, _, name = spec.implementation.partition(":")
+    cls = getattr(importlib.import_module(module), name, None)
+    if cls is None:
+        raise ValueError(
+            f"implementation={spec.implementation!r} of family "
+            f"{spec.name!r}: {module} has no class {name!r}; register the "
+            "family as 'module:Class'."
+        )
+    return cls(spec)
 
 
 # Names of textmill.trainer.models.gpt2.GPT2_PRESETS, kept here so that
 # checking a config imports no model code (a test keeps them equal).
 _GPT2_PRESETS = ("tiny", "distilgpt2", "gpt2")
 
-FAMILIES: dict[str, Family] = {
+FAMILIES: dict[str, FamilySpec] = {
     family.name: family
     for family in (
-        Family(
+        FamilySpec(
             name="distilgpt2",
-            module="textmill.families.distilgpt2.family",
+            implementation="textmill.families.distilgpt2.family:CausalLMFamily",
             gate_metric="perplexity",
             higher_is_better=False,
             presets=_GPT2_PRESETS,
         ),
-        Family(
+        FamilySpec(
             name="longformer",
-            module="textmill.families.longformer.family",
+            implementation="textmill.families.longformer.family:LongformerFamily",
             gate_metric="accuracy",
             higher_is_better=True,
             # The most frequent token is a strong accuracy baseline early
@@ -90,17 +115,17 @@ FAMILIES: dict[str, Family] = {
             baseline_metric="perplexity",
             presets=("tiny", "base", "longformer_tiny", "longformer_base_4096"),
         ),
-        Family(
+        FamilySpec(
             name="bert_nsp",
-            module="textmill.families.bert_nsp.family",
+            implementation="textmill.families.bert_nsp.family:NextSentenceFamily",
             gate_metric="accuracy",
             higher_is_better=True,
             sentence_pairs=True,
             presets=("tiny", "base", "bert_tiny", "bert_base"),
         ),
-        Family(
+        FamilySpec(
             name="summarization",
-            module="textmill.families.summarization.family",
+            implementation="textmill.families.summarization.family:SummarizationFamily",
             gate_metric="rougeL",
             higher_is_better=True,
             # Lead-1 ROUGE is reported beside; the gate asks that the
@@ -136,8 +161,8 @@ def preset_config(
     return dict(presets[name]["config"])
 
 
-def get_family(name: str) -> Family:
-    """The registered family called `name`.
+def get_family(name: str) -> FamilySpec:
+    """The registry entry of the family called `name`.
 
     Raises:
         ValueError: no such family.
@@ -148,3 +173,12 @@ def get_family(name: str) -> Family:
             f"{', '.join(sorted(FAMILIES))}."
         )
     return FAMILIES[name]
+
+
+def load_family(name: str) -> Family:
+    """The family called `name`, its code imported.
+
+    Raises:
+        ValueError: no such family.
+    """
+    return get_family(name).load()

@@ -138,7 +138,7 @@ def create_pipeline(
         # the statistics, schema and gate check.
         pairs = SentencePairGen(
             examples=examples,
-            target_length=family.function("sequence_length")(config) - 3,
+            target_length=family.load().sequence_length(config) - 3,
             seed=config.train.seed,
         )
         data_steps.append(pairs)
@@ -163,7 +163,7 @@ def create_pipeline(
         splits_config=tfx.proto.SplitsConfig(
             analyze=["train"], transform=["train", "eval"]
         ),
-        custom_config=family.function("transform_config")(config),
+        custom_config=family.load().transform_config(config),
     )
     transform.add_upstream_node(data_gate)
     transformed = transform.outputs["transformed_examples"]

@@ -35,6 +35,23 @@ class SavedModelLogits:
         return self._fn(**feed)["logits"].numpy()
 
 
+def token_nll(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Negative log-likelihood of each label under its logits, by a
+    stable log-sum-exp in float64.
+
+    Args:
+        logits: [n, vocab] logits.
+        labels: [n] token ids.
+
+    Returns:
+        float64 array [n].
+    """
+    logits = logits.astype(np.float64)
+    peak = logits.max(axis=-1, keepdims=True)
+    log_z = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=-1))
+    return log_z - logits[np.arange(len(labels)), labels]
+
+
 def window_nll(logits: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Per-token negative log-likelihood of a window's labels.
 
@@ -45,11 +62,7 @@ def window_nll(logits: np.ndarray, window: np.ndarray) -> np.ndarray:
     Returns:
         float64 array [sequence_length].
     """
-    logits = logits.astype(np.float64)
-    peak = logits.max(axis=-1, keepdims=True)
-    log_z = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=-1))
-    labels = window[1:]
-    return log_z - logits[np.arange(len(labels)), labels]
+    return token_nll(logits, window[1:])
 
 
 def windows_nll(logits_fn, windows: np.ndarray) -> np.ndarray:

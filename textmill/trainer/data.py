@@ -78,8 +78,12 @@ def transformed_batches(
     *,
     repeat: bool,
     seed: int,
+    batch_size: int = 64,
+    drop_final_batch: bool = False,
+    label_key: str | None = None,
 ) -> tf.data.Dataset:
-    """Batches of 64 transformed examples as feature dicts, via TFXIO.
+    """Batches of transformed examples as feature dicts, via TFXIO: the
+    one reader of the Trainer's splits.
 
     Args:
         file_patterns: transformed example files of one split.
@@ -87,12 +91,17 @@ def transformed_batches(
         schema: the transformed schema (TFTransformOutput).
         repeat: shuffle and loop forever (training) or read once (eval).
         seed: shuffle seed.
+        batch_size: examples per batch.
+        drop_final_batch: drop a last batch smaller than `batch_size`.
+        label_key: a feature returned apart, as `(features, label)`.
     """
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=64,
+        batch_size=batch_size,
         shuffle=repeat,
         shuffle_seed=seed,
         num_epochs=None if repeat else 1,
+        drop_final_batch=drop_final_batch,
+        label_key=label_key,
     )
     return data_accessor.tf_dataset_factory(
         list(file_patterns), options, schema

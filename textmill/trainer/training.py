@@ -1,6 +1,7 @@
-"""What every family's training shares: strategy and precision set-up,
-the learning-rate schedule, resumable fitting with logs and loss curves,
-and the chief check."""
+"""What every family's training shares: the `train` template that owns a
+Trainer run's flow, strategy and precision set-up, the learning-rate
+schedule, resumable fitting with logs and loss curves, and the chief
+check."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from collections.abc import Callable
 
 import keras
 import tensorflow as tf
+import tensorflow_transform as tft
 
+from textmill.families.base import Family, TrainingRun
 from textmill.pipelines.config import TrainConfig
+from textmill.serving.model_metadata import write_model_metadata
 from textmill.trainer import distributed_loop
 from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
@@ -24,6 +28,46 @@ from textmill.trainer.progress import TrainingProgress
 
 HISTORY_FILE = "history.csv"
 LOSS_PLOT_FILE = "loss_curves.png"
+
+
+def train(family: Family, fn_args) -> None:
+    """Trains and exports `family`'s model: the one flow every family
+    fills in (see textmill.families.base).
+
+    Devices and seeds are set up first, then the family's plan, its train
+    and eval datasets and model; `compile_and_fit` trains (resuming from
+    checkpoints), and the chief exports and writes the model metadata.
+
+    Args:
+        family: the family named in the Trainer's custom_config.
+        fn_args: the TFX Trainer's FnArgs.
+    """
+    hparams = train_config(fn_args)
+    run = TrainingRun(
+        fn_args, hparams, tft.TFTransformOutput(fn_args.transform_graph_path)
+    )
+    strategy = set_up_devices(hparams)
+    plan = family.plan(run)
+    model = compile_and_fit(
+        lambda: family.build_model(run, plan),
+        family.dataset(run, plan, fn_args.train_files, repeat=True),
+        family.dataset(run, plan, fn_args.eval_files, repeat=False),
+        hparams,
+        fn_args,
+        strategy,
+    )
+    if model is None:
+        return
+    metadata = family.export(run, plan, model)
+    write_model_metadata(
+        run.serving_model_dir,
+        {
+            "family": family.spec.name,
+            "preset": hparams.preset,
+            "train_steps": hparams.train_steps,
+            **metadata,
+        },
+    )
 
 
 def train_config(fn_args) -> TrainConfig:

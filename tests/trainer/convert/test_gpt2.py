@@ -11,6 +11,7 @@ Hugging Face's.
 
 import functools
 import gzip
+import importlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import tensorflow_transform.beam as tft_beam
 from safetensors.numpy import load_file, save_file
 
 from textmill.corpus.default_corpus import write_default_corpus
-from textmill.families import get_family
+from textmill.families import get_family, load_family
 from textmill.pipelines.cli import main as textmill_main
 from textmill.pipelines.config import PipelineConfig, with_overrides
 from textmill.tokenization.bpe_files import BpeFiles, import_hf_bpe
@@ -213,7 +214,7 @@ def test_init_from_imports_tokenizer_and_weights(
     preset = presets["h5"]
     config = with_overrides(PipelineConfig(), train={"init_from": preset})
     family = get_family(config.family)
-    custom_config = family.function("transform_config")(config)
+    custom_config = load_family(config.family).transform_config(config)
     assert custom_config["init_from"] == preset
     texts = [document[:300] for document in documents[:6]] + EXTRA_TEXTS[:6]
     raw_metadata = tft.DatasetMetadata.from_feature_spec(
@@ -225,7 +226,7 @@ def test_init_from_imports_tokenizer_and_weights(
             raw_metadata,
         ) | tft_beam.AnalyzeAndTransformDataset(
             functools.partial(
-                family.function("preprocessing_fn"),
+                importlib.import_module(family.module).preprocessing_fn,
                 custom_config=custom_config,
             )
         )

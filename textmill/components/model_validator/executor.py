@@ -18,7 +18,7 @@ from textmill.components.model_validator.gate import (
     judge,
     without_samples,
 )
-from textmill.families import get_family
+from textmill.families import load_family
 from textmill.serving.model_metadata import read_model_metadata
 
 EVALUATION_FILE = "evaluation.json"
@@ -33,15 +33,15 @@ THRESHOLD_KEYS = (
 def score_model(model_uri: str, examples, max_batches: int) -> dict:
     """The family's eval metrics of the SavedModel in a Model artifact."""
     model_dir = path_utils.serving_model_path(model_uri)
-    family = get_family(read_model_metadata(model_dir)["family"])
-    return family.function("evaluate")(model_dir, examples, max_batches)
+    family = load_family(read_model_metadata(model_dir)["family"])
+    return family.evaluate(model_dir, examples, max_batches)
 
 
 def score_baseline(model_uri: str, examples, max_batches: int) -> dict:
     """The family's trivial baseline on the units `score_model` scores."""
     model_dir = path_utils.serving_model_path(model_uri)
-    family = get_family(read_model_metadata(model_dir)["family"])
-    return family.function("baseline")(model_dir, examples, max_batches)
+    family = load_family(read_model_metadata(model_dir)["family"])
+    return family.baseline(model_dir, examples, max_batches)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -60,11 +60,11 @@ class Executor(base_executor.BaseExecutor):
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         max_batches = exec_properties["max_eval_windows"]
         thresholds = {key: exec_properties.get(key) for key in THRESHOLD_KEYS}
-        family = get_family(
+        family = load_family(
             read_model_metadata(path_utils.serving_model_path(model.uri))[
                 "family"
             ]
-        )
+        ).spec
 
         candidate = score_model(model.uri, examples, max_batches)
         baseline = score_baseline(model.uri, examples, max_batches)

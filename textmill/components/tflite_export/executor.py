@@ -12,7 +12,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from textmill.families import get_family
+from textmill.families import load_family
 from textmill.serving.model_formats import (
     network_model_path,
     network_tokenizer_dir,
@@ -51,9 +51,9 @@ class Executor(base_executor.BaseExecutor):
         output = artifact_utils.get_single_instance(output_dict["tflite_model"])
         model_dir = path_utils.serving_model_path(model.uri)
         model_metadata = read_model_metadata(model_dir)
-        family = get_family(model_metadata["family"])
+        family = load_family(model_metadata["family"])
         reference = SavedModelLogits(model_dir)
-        inputs = family.function("parity_inputs")(
+        inputs = family.parity_inputs(
             model_dir, examples, exec_properties["parity_windows"]
         )
         metadata = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from collections.abc import Sequence
 
+import keras
 import numpy as np
-import tensorflow_transform as tft
+import tensorflow as tf
 
 import textmill
 from textmill.components.eval_windows import load_eval_windows
@@ -18,25 +20,20 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.families import preset_config
+from textmill.families.base import Family, TrainingRun
 from textmill.families.distilgpt2.export import (
     CausalLMServing,
     export_causal_lm,
 )
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.model_formats import (
-    network_model_path,
-    preset_model_path,
-)
-from textmill.serving.model_metadata import (
-    read_model_metadata,
-    write_model_metadata,
-)
+from textmill.serving.model_formats import preset_model_path
+from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import (
     SavedModelLogits,
     windows_nll,
 )
 from textmill.tokenization.bpe_files import BpeFiles
-from textmill.trainer import training
 from textmill.trainer.data import (
     TOKEN_IDS_FEATURE,
     DatasetFactory,
@@ -56,101 +53,143 @@ from textmill.transform.byte_bpe_text import (  # noqa: F401  (Transform's entry
 EOS_TOKEN = "<|endoftext|>"
 
 
-def transform_config(config: PipelineConfig) -> dict:
-    """Transform's custom_config: the vocabulary to learn or import."""
-    preset = GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])
-    return {
-        "vocab_size": config.tokenizer.vocab_size or preset["vocabulary_size"],
-        "min_frequency": config.tokenizer.min_frequency,
-        "init_from": config.tokenizer.init_from or config.train.init_from,
-        "textmill_version": textmill.__version__,
-    }
+def gpt2_preset(preset: str) -> dict:
+    """A copy of a GPT-2 architecture preset's config.
+
+    Raises:
+        ValueError: `preset` is not a GPT-2 preset.
+    """
+    return preset_config(
+        preset,
+        {},
+        {name: {"config": config} for name, config in GPT2_PRESETS.items()},
+        "GPT-2",
+    )
 
 
-def train(fn_args) -> None:
-    """Trains and exports a GPT-2 family causal LM on packed documents."""
-    train_causal_lm(fn_args, causal_lm_dataset)
-
-
-def train_causal_lm(
-    fn_args,
-    dataset_fn: DatasetFactory,
-    serving_class: type[CausalLMServing] | None = None,
-) -> None:
-    """Trains a GPT-2 family causal LM on `dataset_fn`'s batches and
-    exports it with `serving_class` (see `export_causal_lm`).
+@dataclasses.dataclass(frozen=True)
+class CausalLMPlan:
+    """The vocabulary a causal LM trains with.
 
     Args:
-        fn_args: the TFX Trainer's FnArgs.
-        dataset_fn: `causal_lm_dataset` or another factory with its
-            arguments; its batches may carry sample weights.
-        serving_class: the exported signatures' class (None: the causal
-            LM's).
+        vocab: Transform's BPE files.
+        vocab_size: tokens in `vocab`.
+        eos_id: end-of-text id (document separator and stop token).
     """
-    hparams = training.train_config(fn_args)
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    vocab = BpeFiles(
-        tft_output.vocabulary_file_by_name(VOCAB_ASSET),
-        tft_output.vocabulary_file_by_name(MERGES_ASSET),
-    )
-    vocab_size = vocab.vocab_size()
-    eos_id = vocab.token_id(EOS_TOKEN)
-    strategy = training.set_up_devices(hparams)
 
-    datasets = {
-        split: dataset_fn(
+    vocab: BpeFiles
+    vocab_size: int
+    eos_id: int
+
+
+class CausalLMFamily(Family[CausalLMPlan]):
+    """GPT-2 causal LMs on packed documents (see `causal_lm_dataset`).
+
+    Subclasses change the rows (`dataset_fn`) and the exported signatures
+    (`serving_class`).
+    """
+
+    dataset_fn: DatasetFactory = staticmethod(causal_lm_dataset)
+    serving_class: type[CausalLMServing] | None = None
+
+    def transform_config(self, config: PipelineConfig) -> dict:
+        """Transform's custom_config: the vocabulary to learn or import."""
+        preset = gpt2_preset(config.train.preset)
+        return {
+            "vocab_size": config.tokenizer.vocab_size
+            or preset["vocabulary_size"],
+            "min_frequency": config.tokenizer.min_frequency,
+            "init_from": config.tokenizer.init_from or config.train.init_from,
+            "textmill_version": textmill.__version__,
+        }
+
+    def plan(self, run: TrainingRun) -> CausalLMPlan:
+        vocab = BpeFiles(
+            run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+            run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
+        )
+        return CausalLMPlan(
+            vocab, vocab.vocab_size(), vocab.token_id(EOS_TOKEN)
+        )
+
+    def dataset(
+        self,
+        run: TrainingRun,
+        plan: CausalLMPlan,
+        files: Sequence[str],
+        *,
+        repeat: bool,
+    ) -> tf.data.Dataset:
+        return self.dataset_fn(
             files,
-            data_accessor=fn_args.data_accessor,
-            schema=tft_output.transformed_metadata.schema,
-            batch_size=hparams.batch_size,
-            sequence_length=hparams.sequence_length,
-            bos_id=eos_id,
-            repeat=split == "train",
-            seed=hparams.seed,
+            data_accessor=run.fn_args.data_accessor,
+            schema=run.schema,
+            batch_size=run.hparams.batch_size,
+            sequence_length=run.hparams.sequence_length,
+            bos_id=plan.eos_id,
+            repeat=repeat,
+            seed=run.hparams.seed,
         )
-        for split, files in (
-            ("train", fn_args.train_files),
-            ("eval", fn_args.eval_files),
+
+    def build_model(self, run: TrainingRun, plan: CausalLMPlan) -> keras.Model:
+        return build_gpt2_causal_lm(
+            run.hparams.preset, plan.vocab_size, init_from=run.hparams.init_from
         )
-    }
-    model = training.compile_and_fit(
-        lambda: build_gpt2_causal_lm(
-            hparams.preset, vocab_size, init_from=hparams.init_from
-        ),
-        datasets["train"],
-        datasets["eval"],
-        hparams,
-        fn_args,
-        strategy,
-    )
-    if model is None:
-        return
-    sequence_length = min(
-        hparams.sequence_length, model.backbone.max_sequence_length
-    )
-    model_uri = os.path.dirname(fn_args.serving_model_dir)
-    export_causal_lm(
-        model,
-        tft_output,
-        fn_args.serving_model_dir,
-        network_model_path(model_uri),
-        sequence_length,
-        eos_id,
-        serving_class,
-    )
-    save_gpt2_preset(model, vocab, preset_model_path(model_uri))
-    write_model_metadata(
-        fn_args.serving_model_dir,
-        {
-            "family": fn_args.custom_config["family"],
-            "preset": hparams.preset,
-            "vocabulary_size": vocab_size,
-            "eos_id": eos_id,
+
+    def export(
+        self, run: TrainingRun, plan: CausalLMPlan, model: keras.Model
+    ) -> dict:
+        """The serving and bare-network SavedModels and a keras-hub preset
+        to fine-tune from."""
+        sequence_length = min(
+            run.hparams.sequence_length, model.backbone.max_sequence_length
+        )
+        export_causal_lm(
+            model,
+            run.tft_output,
+            run.serving_model_dir,
+            run.network_dir,
+            sequence_length,
+            plan.eos_id,
+            self.serving_class,
+        )
+        save_gpt2_preset(model, plan.vocab, preset_model_path(run.model_uri))
+        return {
+            "vocabulary_size": plan.vocab_size,
+            "eos_id": plan.eos_id,
             "sequence_length": sequence_length,
-            "train_steps": hparams.train_steps,
             "precision_policy": model.dtype_policy.name,
-        },
-    )
+        }
+
+    def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
+        """Eval perplexity on packed windows, as the Trainer packs them."""
+        logits, windows = _windows(model_dir, examples, max_units)
+        return _perplexity(windows_nll(logits, windows))
+
+    def baseline(self, model_dir: str, examples, max_units: int) -> dict:
+        """A smoothed unigram model of the train split's tokens (end-of-text
+        included, as packed), scored on the windows `evaluate` scores."""
+        metadata = read_model_metadata(model_dir)
+        eos_id = metadata["eos_id"]
+        windows = load_eval_windows(
+            examples, metadata["sequence_length"], eos_id, max_units
+        )
+        log_probs = unigram_log_probs(
+            token_counts(
+                examples,
+                metadata["vocabulary_size"],
+                TOKEN_IDS_FEATURE,
+                per_record=(eos_id,),
+            )
+        )
+        return {"name": "unigram", **_perplexity(-log_probs[windows[:, 1:]])}
+
+    def parity_inputs(self, model_dir: str, examples, count: int) -> list:
+        """Inputs of the bare network for TFLite parity: eval windows."""
+        _, windows = _windows(model_dir, examples, count)
+        return [
+            {"token_ids": w[np.newaxis, :-1].astype(np.int32)} for w in windows
+        ]
 
 
 def _windows(model_dir: str, examples, count: int):
@@ -172,34 +211,3 @@ def _perplexity(nll: np.ndarray) -> dict:
         "tokens": int(nll.size),
         SAMPLES_KEY: samples("perplexity", numerator, denominator),
     }
-
-
-def evaluate(model_dir: str, examples, max_batches: int) -> dict:
-    """Eval perplexity on packed windows, as the Trainer packs them."""
-    logits, windows = _windows(model_dir, examples, max_batches)
-    return _perplexity(windows_nll(logits, windows))
-
-
-def baseline(model_dir: str, examples, max_batches: int) -> dict:
-    """A smoothed unigram model of the train split's tokens (end-of-text
-    included, as packed), scored on the windows `evaluate` scores."""
-    metadata = read_model_metadata(model_dir)
-    eos_id = metadata["eos_id"]
-    windows = load_eval_windows(
-        examples, metadata["sequence_length"], eos_id, max_batches
-    )
-    log_probs = unigram_log_probs(
-        token_counts(
-            examples,
-            metadata["vocabulary_size"],
-            TOKEN_IDS_FEATURE,
-            per_record=(eos_id,),
-        )
-    )
-    return {"name": "unigram", **_perplexity(-log_probs[windows[:, 1:]])}
-
-
-def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
-    """Inputs of the bare network for TFLite parity: eval windows."""
-    _, windows = _windows(model_dir, examples, count)
-    return [{"token_ids": w[np.newaxis, :-1].astype(np.int32)} for w in windows]

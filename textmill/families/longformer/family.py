@@ -3,15 +3,15 @@ documents, chunked (not truncated) to the model's length."""
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from collections.abc import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
-from tfx_bsl.public import tfxio
 
 import textmill
-from textmill.components.eval_windows import split_files
+from textmill.components.eval_windows import eval_documents
 from textmill.components.model_validator.baselines import (
     token_counts,
     unigram_log_probs,
@@ -22,17 +22,17 @@ from textmill.components.model_validator.gate import (
     samples,
 )
 from textmill.families import preset_config
+from textmill.families.base import Family, TrainingRun
 from textmill.families.longformer.export import export_masked_lm
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.model_formats import network_model_path
-from textmill.serving.model_metadata import (
-    read_model_metadata,
-    write_model_metadata,
-)
-from textmill.serving.saved_model_scoring import SavedModelLogits
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.saved_model_scoring import SavedModelLogits, token_nll
 from textmill.tokenization.bpe_files import BpeFiles
-from textmill.trainer import training
-from textmill.trainer.data import TOKEN_IDS_FEATURE, documents_as_ragged
+from textmill.trainer.data import (
+    TOKEN_IDS_FEATURE,
+    documents_as_ragged,
+    transformed_batches,
+)
 from textmill.trainer.models.longformer import (
     LongformerBackbone,
     LongformerMaskedLM,
@@ -53,18 +53,6 @@ MASK_RATE = 0.15
 
 def _preset_config(preset: str) -> dict:
     return preset_config(preset, PRESETS, backbone_presets, "Longformer")
-
-
-def transform_config(config: PipelineConfig) -> dict:
-    """Transform's custom_config: a RoBERTa-style byte-level BPE."""
-    preset = _preset_config(config.train.preset)
-    return {
-        "vocab_size": config.tokenizer.vocab_size or preset["vocabulary_size"],
-        "min_frequency": config.tokenizer.min_frequency,
-        "init_from": config.tokenizer.init_from or config.train.init_from,
-        "special_tokens": list(SPECIAL_TOKENS),
-        "textmill_version": textmill.__version__,
-    }
 
 
 def chunk_documents(
@@ -115,105 +103,13 @@ def _special_ids(vocab: BpeFiles) -> dict:
     }
 
 
-def train(fn_args) -> None:
-    """Pretrains and exports a Longformer masked LM."""
-    hparams = training.train_config(fn_args)
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    vocab = BpeFiles(
-        tft_output.vocabulary_file_by_name(VOCAB_ASSET),
-        tft_output.vocabulary_file_by_name(MERGES_ASSET),
-    )
-    ids = _special_ids(vocab)
-    strategy = training.set_up_devices(hparams)
-    config = _preset_config(hparams.preset)
-    config["vocabulary_size"] = vocab.vocab_size()
-    config["pad_token_id"] = ids["pad"]
-    window = config["attention_window"]
-    # A whole number of attention windows, within the position table.
-    sequence_length = min(
-        max(window, hparams.sequence_length // window * window),
-        config["max_sequence_length"] - 2,
-    )
-    masker = LongformerMaskedLMMaskGenerator(
-        vocabulary_size=vocab.vocab_size(),
-        mask_selection_length=max(1, int(sequence_length * MASK_RATE * 1.5)),
-        mask_token_id=ids["mask"],
-        unselectable_token_ids=(ids["bos"], ids["pad"], ids["eos"]),
-    )
-
-    def dataset(files, repeat: bool) -> tf.data.Dataset:
-        documents = fn_args.data_accessor.tf_dataset_factory(
-            list(files),
-            tfxio.TensorFlowDatasetOptions(
-                batch_size=32,
-                shuffle=repeat,
-                shuffle_seed=hparams.seed,
-                num_epochs=None if repeat else 1,
-            ),
-            tft_output.transformed_metadata.schema,
-        ).map(documents_as_ragged)
-        windows = chunk_documents(documents, sequence_length, ids)
-        if repeat:
-            windows = windows.shuffle(512, seed=hparams.seed)
-        return (
-            windows.batch(hparams.batch_size, drop_remainder=True)
-            .map(masker)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-
-    def build_model() -> LongformerMaskedLM:
-        if hparams.init_from:
-            return LongformerMaskedLM(
-                LongformerBackbone.from_preset(hparams.init_from)
-            )
-        return LongformerMaskedLM(LongformerBackbone(**config))
-
-    model = training.compile_and_fit(
-        build_model,
-        dataset(fn_args.train_files, repeat=True),
-        dataset(fn_args.eval_files, repeat=False),
-        hparams,
-        fn_args,
-        strategy,
-    )
-    if model is None:
-        return
-    export_masked_lm(
-        model,
-        tft_output,
-        fn_args.serving_model_dir,
-        network_model_path(os.path.dirname(fn_args.serving_model_dir)),
-        sequence_length,
-        ids,
-    )
-    write_model_metadata(
-        fn_args.serving_model_dir,
-        {
-            "family": fn_args.custom_config["family"],
-            "preset": hparams.preset,
-            "vocabulary_size": vocab.vocab_size(),
-            "special_ids": ids,
-            "sequence_length": sequence_length,
-            "attention_window": window,
-            "train_steps": hparams.train_steps,
-        },
-    )
-
-
 def _eval_windows(model_dir: str, examples, count: int):
     """Eval windows as the Trainer makes them, masked with a fixed seed."""
     metadata = read_model_metadata(model_dir)
     ids = metadata["special_ids"]
-    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
-    documents = (
-        tf.data.TFRecordDataset(
-            split_files(examples, "eval"), compression_type="GZIP"
-        )
-        .batch(32)
-        .map(lambda x: tf.io.parse_example(x, spec))
-        .map(documents_as_ragged)
+    windows = chunk_documents(
+        eval_documents(examples), metadata["sequence_length"], ids
     )
-    windows = chunk_documents(documents, metadata["sequence_length"], ids)
     windows = [w for w in windows.take(count or -1).as_numpy_iterator()]
     if not windows:
         raise ValueError(f"The eval split of {examples.uri} is empty.")
@@ -245,54 +141,168 @@ def _masked_metrics(correct: list, nll: list, counts: list) -> dict:
     }
 
 
-def evaluate(model_dir: str, examples, max_batches: int) -> dict:
-    """Masked-token accuracy and perplexity on masked eval windows."""
-    logits_fn = SavedModelLogits(model_dir)
-    correct, nll, counts = [], [], []
-    for inputs, padding, positions, labels in _eval_windows(
-        model_dir, examples, max_batches
-    ):
-        logits = logits_fn(
+@dataclasses.dataclass(frozen=True)
+class MaskedLMPlan:
+    """What a Longformer run fixes before training.
+
+    Args:
+        vocab_size: tokens in Transform's vocabulary.
+        ids: ids of `bos`, `pad`, `eos`, `unk`, `mask`.
+        config: the backbone's config (vocabulary and pad id set).
+        sequence_length: the window length, a whole number of attention
+            windows within the position table.
+        masker: draws the masked positions of each training batch.
+    """
+
+    vocab_size: int
+    ids: dict
+    config: dict
+    sequence_length: int
+    masker: LongformerMaskedLMMaskGenerator
+
+
+class LongformerFamily(Family[MaskedLMPlan]):
+    """Longformer masked LMs on documents cut into windows."""
+
+    def transform_config(self, config: PipelineConfig) -> dict:
+        """Transform's custom_config: a RoBERTa-style byte-level BPE."""
+        preset = _preset_config(config.train.preset)
+        return {
+            "vocab_size": config.tokenizer.vocab_size
+            or preset["vocabulary_size"],
+            "min_frequency": config.tokenizer.min_frequency,
+            "init_from": config.tokenizer.init_from or config.train.init_from,
+            "special_tokens": list(SPECIAL_TOKENS),
+            "textmill_version": textmill.__version__,
+        }
+
+    def plan(self, run: TrainingRun) -> MaskedLMPlan:
+        vocab = BpeFiles(
+            run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+            run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
+        )
+        ids = _special_ids(vocab)
+        config = _preset_config(run.hparams.preset)
+        config["vocabulary_size"] = vocab.vocab_size()
+        config["pad_token_id"] = ids["pad"]
+        window = config["attention_window"]
+        # A whole number of attention windows, within the position table.
+        sequence_length = min(
+            max(window, run.hparams.sequence_length // window * window),
+            config["max_sequence_length"] - 2,
+        )
+        masker = LongformerMaskedLMMaskGenerator(
+            vocabulary_size=vocab.vocab_size(),
+            mask_selection_length=max(
+                1, int(sequence_length * MASK_RATE * 1.5)
+            ),
+            mask_token_id=ids["mask"],
+            unselectable_token_ids=(ids["bos"], ids["pad"], ids["eos"]),
+        )
+        return MaskedLMPlan(
+            vocab.vocab_size(), ids, config, sequence_length, masker
+        )
+
+    def dataset(
+        self,
+        run: TrainingRun,
+        plan: MaskedLMPlan,
+        files: Sequence[str],
+        *,
+        repeat: bool,
+    ) -> tf.data.Dataset:
+        """Masked windows of documents (see `chunk_documents`)."""
+        documents = transformed_batches(
+            files,
+            run.fn_args.data_accessor,
+            run.schema,
+            repeat=repeat,
+            seed=run.hparams.seed,
+            batch_size=32,
+        ).map(documents_as_ragged)
+        windows = chunk_documents(documents, plan.sequence_length, plan.ids)
+        if repeat:
+            windows = windows.shuffle(512, seed=run.hparams.seed)
+        return (
+            windows.batch(run.hparams.batch_size, drop_remainder=True)
+            .map(plan.masker)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def build_model(
+        self, run: TrainingRun, plan: MaskedLMPlan
+    ) -> LongformerMaskedLM:
+        if run.hparams.init_from:
+            return LongformerMaskedLM(
+                LongformerBackbone.from_preset(run.hparams.init_from)
+            )
+        return LongformerMaskedLM(LongformerBackbone(**plan.config))
+
+    def export(
+        self, run: TrainingRun, plan: MaskedLMPlan, model: keras.Model
+    ) -> dict:
+        export_masked_lm(
+            model,
+            run.tft_output,
+            run.serving_model_dir,
+            run.network_dir,
+            plan.sequence_length,
+            plan.ids,
+        )
+        return {
+            "vocabulary_size": plan.vocab_size,
+            "special_ids": plan.ids,
+            "sequence_length": plan.sequence_length,
+            "attention_window": plan.config["attention_window"],
+        }
+
+    def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
+        """Masked-token accuracy and perplexity on masked eval windows."""
+        logits_fn = SavedModelLogits(model_dir)
+        correct, nll, counts = [], [], []
+        for inputs, padding, positions, labels in _eval_windows(
+            model_dir, examples, max_units
+        ):
+            logits = logits_fn(
+                {
+                    "token_ids": inputs[np.newaxis],
+                    "padding_mask": padding[np.newaxis],
+                }
+            )[0]
+            picked = logits[positions]
+            nll.append(float(token_nll(picked, labels).sum()))
+            correct.append(int((picked.argmax(-1) == labels).sum()))
+            counts.append(len(labels))
+        return _masked_metrics(correct, nll, counts)
+
+    def baseline(self, model_dir: str, examples, max_units: int) -> dict:
+        """The train split's most frequent token at every masked position
+        (accuracy) and its smoothed unigram model (perplexity), on the masked
+        windows `evaluate` scores."""
+        metadata = read_model_metadata(model_dir)
+        counts = token_counts(
+            examples, metadata["vocabulary_size"], TOKEN_IDS_FEATURE
+        )
+        log_probs = unigram_log_probs(counts)
+        top = int(np.argmax(counts))
+        correct, nll, sizes = [], [], []
+        for _, _, _, labels in _eval_windows(model_dir, examples, max_units):
+            correct.append(int((labels == top).sum()))
+            nll.append(float(-log_probs[labels].sum()))
+            sizes.append(len(labels))
+        return {
+            "name": "most frequent token / unigram",
+            **_masked_metrics(correct, nll, sizes),
+        }
+
+    def parity_inputs(self, model_dir: str, examples, count: int) -> list:
+        """Masked eval windows as inputs of the bare network."""
+        return [
             {
                 "token_ids": inputs[np.newaxis],
                 "padding_mask": padding[np.newaxis],
             }
-        )[0]
-        picked = logits[positions].astype(np.float64)
-        peak = picked.max(-1, keepdims=True)
-        log_z = peak[:, 0] + np.log(np.exp(picked - peak).sum(-1))
-        nll.append(
-            float((log_z - picked[np.arange(len(labels)), labels]).sum())
-        )
-        correct.append(int((picked.argmax(-1) == labels).sum()))
-        counts.append(len(labels))
-    return _masked_metrics(correct, nll, counts)
-
-
-def baseline(model_dir: str, examples, max_batches: int) -> dict:
-    """The train split's most frequent token at every masked position
-    (accuracy) and its smoothed unigram model (perplexity), on the masked
-    windows `evaluate` scores."""
-    metadata = read_model_metadata(model_dir)
-    counts = token_counts(
-        examples, metadata["vocabulary_size"], TOKEN_IDS_FEATURE
-    )
-    log_probs = unigram_log_probs(counts)
-    top = int(np.argmax(counts))
-    correct, nll, sizes = [], [], []
-    for _, _, _, labels in _eval_windows(model_dir, examples, max_batches):
-        correct.append(int((labels == top).sum()))
-        nll.append(float(-log_probs[labels].sum()))
-        sizes.append(len(labels))
-    return {
-        "name": "most frequent token / unigram",
-        **_masked_metrics(correct, nll, sizes),
-    }
-
-
-def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
-    """Masked eval windows as inputs of the bare network."""
-    return [
-        {"token_ids": inputs[np.newaxis], "padding_mask": padding[np.newaxis]}
-        for inputs, padding, _, _ in _eval_windows(model_dir, examples, count)
-    ]
+            for inputs, padding, _, _ in _eval_windows(
+                model_dir, examples, count
+            )
+        ]

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from rouge_score import rouge_scorer
 
-from textmill.components.eval_windows import split_files
+from textmill.components.eval_windows import eval_features
 from textmill.components.model_validator.baselines import (
     token_counts,
     unigram_log_probs,
@@ -29,7 +29,7 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
-from textmill.families.distilgpt2 import family as distilgpt2
+from textmill.families.distilgpt2.family import CausalLMFamily, gpt2_preset
 from textmill.families.summarization.export import (
     SUMMARIZE,
     SummarizationServing,
@@ -45,7 +45,6 @@ from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
 from textmill.trainer.data import prompted_lm_dataset
-from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Documents summarised per `summarize` call during validation.
@@ -69,25 +68,6 @@ class EvalExample:
     reference: str
 
 
-def transform_config(config: PipelineConfig) -> dict:
-    """Transform's custom_config: the causal LM's vocabulary settings and
-    the longest (prompt + summary) sequence to emit."""
-    preset = GPT2_PRESETS.get(config.train.preset, GPT2_PRESETS["tiny"])
-    return {
-        **distilgpt2.transform_config(config),
-        "sequence_length": min(
-            config.train.sequence_length, preset["max_sequence_length"]
-        ),
-    }
-
-
-def train(fn_args) -> None:
-    """Fine-tunes (or trains) a GPT-2 causal LM to summarise."""
-    distilgpt2.train_causal_lm(
-        fn_args, prompted_lm_dataset, SummarizationServing
-    )
-
-
 def load_eval_examples(examples, count: int) -> list[EvalExample]:
     """The first `count` (0 = all) examples of the eval split.
 
@@ -95,29 +75,23 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
         ValueError: the eval split holds no example.
     """
     spec = {
-        TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64),
-        LOSS_MASK_FEATURE: tf.io.VarLenFeature(tf.int64),
+        TOKEN_IDS_FEATURE: tf.io.RaggedFeature(tf.int64),
+        LOSS_MASK_FEATURE: tf.io.RaggedFeature(tf.int64),
         DOCUMENT_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
         REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
     }
-    records = tf.data.TFRecordDataset(
-        split_files(examples, "eval"), compression_type="GZIP"
-    ).take(count or -1)
-    rows = []
-    for record in records.as_numpy_iterator():
-        features = tf.io.parse_single_example(record, spec)
-        rows.append(
-            EvalExample(
-                input_ids=tf.sparse.to_dense(features[TOKEN_IDS_FEATURE])
-                .numpy()
-                .astype(np.int32),
-                loss_mask=tf.sparse.to_dense(features[LOSS_MASK_FEATURE])
-                .numpy()
-                .astype(np.int32),
-                document=features[DOCUMENT_TEXT_FEATURE].numpy().decode(),
-                reference=features[REFERENCE_FEATURE].numpy().decode(),
-            )
+    rows = [
+        EvalExample(
+            input_ids=features[TOKEN_IDS_FEATURE].astype(np.int32),
+            loss_mask=features[LOSS_MASK_FEATURE].astype(np.int32),
+            document=features[DOCUMENT_TEXT_FEATURE].decode(),
+            reference=features[REFERENCE_FEATURE].decode(),
         )
+        for features in eval_features(examples, spec)
+        .unbatch()
+        .take(count or -1)
+        .as_numpy_iterator()
+    ]
     if not rows:
         raise ValueError(f"The eval split of {examples.uri} has no examples.")
     return rows
@@ -233,71 +207,90 @@ def _max_new_tokens(rows: list[EvalExample], sequence_length: int) -> int:
     )
 
 
-def evaluate(model_dir: str, examples, max_batches: int) -> dict:
-    """ROUGE of generated summaries and the summaries' perplexity."""
-    rows = load_eval_examples(examples, max_batches)
-    metadata = read_model_metadata(model_dir)
-    max_new_tokens = _max_new_tokens(rows, metadata["sequence_length"])
-    model = tf.saved_model.load(model_dir)
-    predictions = summarize(
-        model, [row.document for row in rows], max_new_tokens
-    )
-    metrics = _rouge_metrics(predictions, [row.reference for row in rows])
-    scored = summary_perplexity(
-        SavedModelLogits(model_dir, model), rows, metadata["eos_id"]
-    )
-    return {
-        **metrics,
-        "perplexity": scored["perplexity"],
-        "examples": len(rows),
-        "max_new_tokens": max_new_tokens,
-        SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
-    }
+class SummarizationFamily(CausalLMFamily):
+    """A GPT-2 causal LM fine-tuned (or trained) to summarise: one padded
+    row per example with a loss on the summary tokens, and a `summarize`
+    signature."""
 
+    dataset_fn = staticmethod(prompted_lm_dataset)
+    serving_class = SummarizationServing
 
-def baseline(model_dir: str, examples, max_batches: int) -> dict:
-    """Lead-1 (the document's first sentence) for ROUGE, and a smoothed
-    unigram model of the train split's summary tokens for perplexity, on
-    the examples `evaluate` scores."""
-    rows = load_eval_examples(examples, max_batches)
-    metadata = read_model_metadata(model_dir)
-    log_probs = unigram_log_probs(
-        token_counts(
-            examples,
-            metadata["vocabulary_size"],
-            TOKEN_IDS_FEATURE,
-            mask_feature=LOSS_MASK_FEATURE,
-        )
-    )
-    nll, counts = [], []
-    for row in rows:
-        window, weights = _summary_labels(
-            row, metadata["sequence_length"], metadata["eos_id"]
-        )
-        nll.append(float((-log_probs[window[1:]] * weights).sum()))
-        counts.append(float(weights.sum()))
-    metrics = _rouge_metrics(
-        [lead_sentence(row.document) for row in rows],
-        [row.reference for row in rows],
-    )
-    scored = _perplexity(nll, counts)
-    return {
-        "name": "Lead-1 / unigram",
-        **metrics,
-        "perplexity": scored["perplexity"],
-        SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
-    }
-
-
-def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
-    """Inputs of the bare network for TFLite parity: eval examples."""
-    metadata = read_model_metadata(model_dir)
-    sequence_length = metadata["sequence_length"]
-    return [
-        {
-            "token_ids": _window(row, sequence_length, metadata["eos_id"])[
-                None, :-1
-            ]
+    def transform_config(self, config: PipelineConfig) -> dict:
+        """Transform's custom_config: the causal LM's vocabulary settings
+        and the longest (prompt + summary) sequence to emit."""
+        return {
+            **super().transform_config(config),
+            "sequence_length": self.sequence_length(config),
         }
-        for row in load_eval_examples(examples, count)
-    ]
+
+    def sequence_length(self, config: PipelineConfig) -> int:
+        """train.sequence_length within the preset's position table."""
+        preset = gpt2_preset(config.train.preset)
+        return min(config.train.sequence_length, preset["max_sequence_length"])
+
+    def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
+        """ROUGE of generated summaries and the summaries' perplexity."""
+        rows = load_eval_examples(examples, max_units)
+        metadata = read_model_metadata(model_dir)
+        max_new_tokens = _max_new_tokens(rows, metadata["sequence_length"])
+        model = tf.saved_model.load(model_dir)
+        predictions = summarize(
+            model, [row.document for row in rows], max_new_tokens
+        )
+        metrics = _rouge_metrics(predictions, [row.reference for row in rows])
+        scored = summary_perplexity(
+            SavedModelLogits(model_dir, model), rows, metadata["eos_id"]
+        )
+        return {
+            **metrics,
+            "perplexity": scored["perplexity"],
+            "examples": len(rows),
+            "max_new_tokens": max_new_tokens,
+            SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
+        }
+
+    def baseline(self, model_dir: str, examples, max_units: int) -> dict:
+        """Lead-1 (the document's first sentence) for ROUGE, and a smoothed
+        unigram model of the train split's summary tokens for perplexity, on
+        the examples `evaluate` scores."""
+        rows = load_eval_examples(examples, max_units)
+        metadata = read_model_metadata(model_dir)
+        log_probs = unigram_log_probs(
+            token_counts(
+                examples,
+                metadata["vocabulary_size"],
+                TOKEN_IDS_FEATURE,
+                mask_feature=LOSS_MASK_FEATURE,
+            )
+        )
+        nll, counts = [], []
+        for row in rows:
+            window, weights = _summary_labels(
+                row, metadata["sequence_length"], metadata["eos_id"]
+            )
+            nll.append(float((-log_probs[window[1:]] * weights).sum()))
+            counts.append(float(weights.sum()))
+        metrics = _rouge_metrics(
+            [lead_sentence(row.document) for row in rows],
+            [row.reference for row in rows],
+        )
+        scored = _perplexity(nll, counts)
+        return {
+            "name": "Lead-1 / unigram",
+            **metrics,
+            "perplexity": scored["perplexity"],
+            SAMPLES_KEY: {**metrics[SAMPLES_KEY], **scored[SAMPLES_KEY]},
+        }
+
+    def parity_inputs(self, model_dir: str, examples, count: int) -> list:
+        """Inputs of the bare network for TFLite parity: eval examples."""
+        metadata = read_model_metadata(model_dir)
+        sequence_length = metadata["sequence_length"]
+        return [
+            {
+                "token_ids": _window(row, sequence_length, metadata["eos_id"])[
+                    None, :-1
+                ]
+            }
+            for row in load_eval_examples(examples, count)
+        ]
