@@ -1,9 +1,10 @@
-"""The eval split of Transform's output, read for what scores models
-outside the Trainer (validator, TFLite parity): its records, parsed
-features, documents and the causal LM's packed windows.
+"""Transform's output splits, read for what scores models outside the
+Trainer (validator, baselines, TFLite parity): records, parsed features,
+eval documents and the causal LM's packed eval windows.
 
-Every family's eval units start from `eval_records`, so they are read
-from the same files in the same order."""
+Every family's eval units and every baseline's counts start from
+`split_records`, so they are read from the same files in the same
+order."""
 
 from __future__ import annotations
 
@@ -38,26 +39,27 @@ def split_files(examples, split: str) -> list[str]:
     return files
 
 
-def eval_records(examples) -> tf.data.Dataset:
-    """The serialized `tf.Example`s of an Examples artifact's eval split,
-    in file order.
+def split_records(examples, split: str) -> tf.data.Dataset:
+    """The serialized `tf.Example`s of one split of an Examples artifact,
+    in file order: the one reader of a transformed split outside the
+    Trainer.
 
     Raises:
-        ValueError: the artifact has no eval split, or it is empty.
+        ValueError: the artifact has no such split, or it is empty.
     """
     return tf.data.TFRecordDataset(
-        split_files(examples, "eval"), compression_type="GZIP"
+        split_files(examples, split), compression_type="GZIP"
     )
 
 
-def eval_features(
-    examples, spec: dict, batch_size: int = 64
+def split_features(
+    examples, split: str, spec: dict, batch_size: int = 64
 ) -> tf.data.Dataset:
-    """Batches of the eval split's features parsed with `spec` (use
+    """Batches of one split's features parsed with `spec` (use
     `tf.io.RaggedFeature` for variable-length ones, so the batches
     unbatch into rows)."""
     return (
-        eval_records(examples)
+        split_records(examples, split)
         .batch(batch_size)
         .map(lambda records: tf.io.parse_example(records, spec))
     )
@@ -67,7 +69,7 @@ def eval_documents(examples) -> tf.data.Dataset:
     """Batches of the eval split's token ids, RaggedTensors [batch, None]
     (int32)."""
     spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
-    return eval_features(examples, spec).map(documents_as_ragged)
+    return split_features(examples, "eval", spec).map(documents_as_ragged)
 
 
 def load_eval_windows(

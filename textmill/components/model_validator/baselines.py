@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textmill.components.eval_windows import split_files
+from textmill.components.eval_windows import split_features
 
 # Add-one (Laplace) smoothing: every vocabulary token has a probability.
 SMOOTHING = 1.0
@@ -15,13 +15,7 @@ SMOOTHING = 1.0
 
 def train_records(examples, features: dict) -> tf.data.Dataset:
     """The train split's transformed records, parsed with `features`."""
-    return (
-        tf.data.TFRecordDataset(
-            split_files(examples, "train"), compression_type="GZIP"
-        )
-        .batch(256)
-        .map(lambda x: tf.io.parse_example(x, features))
-    )
+    return split_features(examples, "train", features, batch_size=256)
 
 
 def token_counts(

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import textmill
-from textmill.components.eval_windows import eval_records
+from textmill.components.eval_windows import split_records
 from textmill.components.model_validator.baselines import majority_label
 from textmill.components.model_validator.gate import (
     SAMPLES_KEY,
@@ -50,7 +50,7 @@ def _vocab_size(tft_output) -> int:
 
 def _eval_pairs(examples, count: int) -> list[tuple[dict, int]]:
     """Packed eval pairs and their labels, from Transform's output."""
-    dataset = eval_records(examples)
+    dataset = split_records(examples, "eval")
     pairs = []
     for record in dataset.take(count or -1).as_numpy_iterator():
         features = tf.train.Example.FromString(record).features.feature

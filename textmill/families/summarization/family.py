@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from rouge_score import rouge_scorer
 
-from textmill.components.eval_windows import eval_features
+from textmill.components.eval_windows import split_features
 from textmill.components.model_validator.baselines import (
     token_counts,
     unigram_log_probs,
@@ -87,7 +87,7 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
             document=features[DOCUMENT_TEXT_FEATURE].decode(),
             reference=features[REFERENCE_FEATURE].decode(),
         )
-        for features in eval_features(examples, spec)
+        for features in split_features(examples, "eval", spec)
         .unbatch()
         .take(count or -1)
         .as_numpy_iterator()
