@@ -25,6 +25,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import textmill
 from textmill.serving.model_formats import network_model_path
 
 if TYPE_CHECKING:
@@ -97,6 +98,19 @@ class Family(abc.ABC, Generic[PlanT]):
         Raises:
             ValueError: `config.train.preset` is not one of the family's.
         """
+
+    @staticmethod
+    def vocabulary_config(config: PipelineConfig, default_size: int) -> dict:
+        """The custom_config entries every family's Transform reads: the
+        vocabulary to learn (`tokenizer.vocab_size`, else `default_size`)
+        or import, and the textmill version (a new version reruns
+        Transform)."""
+        return {
+            "vocab_size": config.tokenizer.vocab_size or default_size,
+            "min_frequency": config.tokenizer.min_frequency,
+            "init_from": config.tokenizer.init_from or config.train.init_from,
+            "textmill_version": textmill.__version__,
+        }
 
     def sequence_length(self, config: PipelineConfig) -> int:
         """The model's input length for `config` (the packed pair length

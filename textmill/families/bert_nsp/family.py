@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import textmill
 from textmill.components.eval_windows import split_records
 from textmill.components.model_validator.baselines import majority_label
 from textmill.components.model_validator.gate import (
@@ -88,11 +87,8 @@ class NextSentenceFamily(Family[dict]):
         """Transform's custom_config: WordPiece vocabulary and packed
         length."""
         return {
+            **self.vocabulary_config(config, DEFAULT_VOCAB_SIZE),
             "sequence_length": self.sequence_length(config),
-            "vocab_size": config.tokenizer.vocab_size or DEFAULT_VOCAB_SIZE,
-            "min_frequency": config.tokenizer.min_frequency,
-            "init_from": config.tokenizer.init_from or config.train.init_from,
-            "textmill_version": textmill.__version__,
         }
 
     def plan(self, run: TrainingRun) -> dict:

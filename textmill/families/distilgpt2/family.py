@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import textmill
 from textmill.components.eval_windows import load_eval_windows
 from textmill.components.model_validator.baselines import (
     token_counts,
@@ -95,13 +94,7 @@ class CausalLMFamily(Family[CausalLMPlan]):
     def transform_config(self, config: PipelineConfig) -> dict:
         """Transform's custom_config: the vocabulary to learn or import."""
         preset = gpt2_preset(config.train.preset)
-        return {
-            "vocab_size": config.tokenizer.vocab_size
-            or preset["vocabulary_size"],
-            "min_frequency": config.tokenizer.min_frequency,
-            "init_from": config.tokenizer.init_from or config.train.init_from,
-            "textmill_version": textmill.__version__,
-        }
+        return self.vocabulary_config(config, preset["vocabulary_size"])
 
     def plan(self, run: TrainingRun) -> CausalLMPlan:
         vocab = BpeFiles(

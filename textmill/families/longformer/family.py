@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import textmill
 from textmill.components.eval_windows import eval_documents
 from textmill.components.model_validator.baselines import (
     token_counts,
@@ -168,12 +167,8 @@ class LongformerFamily(Family[MaskedLMPlan]):
         """Transform's custom_config: a RoBERTa-style byte-level BPE."""
         preset = _preset_config(config.train.preset)
         return {
-            "vocab_size": config.tokenizer.vocab_size
-            or preset["vocabulary_size"],
-            "min_frequency": config.tokenizer.min_frequency,
-            "init_from": config.tokenizer.init_from or config.train.init_from,
+            **self.vocabulary_config(config, preset["vocabulary_size"]),
             "special_tokens": list(SPECIAL_TOKENS),
-            "textmill_version": textmill.__version__,
         }
 
     def plan(self, run: TrainingRun) -> MaskedLMPlan:

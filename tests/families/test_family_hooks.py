@@ -1,0 +1,179 @@
+"""Every family's hooks, run for two training steps on canned data.
+
+Each family's real `preprocessing_fn` transforms a few raw records, the
+Trainer's entry point trains and exports for two steps through the one
+`train` template, and the validator's and TFLite exporter's hooks score
+the exported model, so a family is covered without a pipeline run.
+"""
+
+import csv
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the tokenizers' ops
+
+from textmill.components.model_validator.gate import SAMPLES_KEY
+from textmill.families import FAMILIES, FamilySpec, get_family, load_family
+from textmill.families.base import Family
+from textmill.families.distilgpt2.family import CausalLMFamily
+from textmill.pipelines.config import with_overrides
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.saved_model_scoring import SavedModelLogits
+from textmill.trainer.training import HISTORY_FILE
+
+from .harness import (
+    TRAIN_STEPS,
+    VOCAB_SIZE,
+    harness_config,
+    train_family,
+    transform_examples,
+)
+
+WORDS = (
+    "river stone lantern orchard harbor meadow signal copper violet ember "
+    "window garden market thunder pepper ribbon canyon silver marble fable"
+).split()
+EVAL_UNITS = 3
+
+
+def _sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(4, 12))]
+    return " ".join(words).capitalize() + "."
+
+
+def _document(rng: random.Random) -> str:
+    return " ".join(_sentence(rng) for _ in range(rng.randint(3, 6)))
+
+
+def _raw(spec: FamilySpec, count: int, seed: int) -> tuple[dict, list]:
+    """The raw feature spec and `count` records of what the family reads:
+    sentence pairs, (text, target) pairs or documents."""
+    rng = random.Random(seed)
+    text = tf.io.FixedLenFeature([], tf.string)
+    if spec.sentence_pairs:
+        rows = [
+            {
+                "sentence_a": _sentence(rng),
+                "sentence_b": _sentence(rng),
+                "is_next": index % 2,
+            }
+            for index in range(count)
+        ]
+        label = tf.io.FixedLenFeature([], tf.int64)
+        return {"sentence_a": text, "sentence_b": text, "is_next": label}, rows
+    if spec.target_field:
+        rows = [
+            {"text": _document(rng), "target": _sentence(rng)}
+            for _ in range(count)
+        ]
+        return {"text": text, "target": text}, rows
+    return {"text": text}, [{"text": _document(rng)} for _ in range(count)]
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def trained(request, tmp_path_factory):
+    """A family's transformed splits and the model two steps trained."""
+    name = request.param
+    directory = str(tmp_path_factory.mktemp(name))
+    spec, train_rows = _raw(get_family(name), 24, seed=0)
+    _, eval_rows = _raw(get_family(name), 8, seed=1)
+    transformed = transform_examples(
+        directory,
+        harness_config(name),
+        spec,
+        {"train": train_rows, "eval": eval_rows},
+    )
+    model_uri = train_family(directory, transformed, EVAL_UNITS)
+    return name, transformed, model_uri, directory
+
+
+def test_template_trains_exports_and_describes_the_model(trained):
+    name, _, model_uri, directory = trained
+    model_dir = os.path.join(model_uri, "Format-Serving")
+    metadata = read_model_metadata(model_dir)
+    assert metadata["family"] == name
+    assert metadata["preset"] == "tiny"
+    assert metadata["train_steps"] == TRAIN_STEPS
+    # The model's vocabulary is the one Transform learned, at most the
+    # size transform_config asked for.
+    assert 0 < metadata["vocabulary_size"] <= VOCAB_SIZE
+    # One epoch of two steps, its loss and val_loss logged.
+    with open(os.path.join(directory, "model_run", HISTORY_FILE)) as f:
+        history = f.read().splitlines()
+    assert len(history) == 2 and "val_loss" in history[0]
+    # The bare network, at the length the metadata records.
+    network = SavedModelLogits(os.path.join(model_uri, "Format-Network"))
+    assert network.sequence_length == metadata["sequence_length"]
+
+
+def test_evaluate_and_baseline_score_the_same_units(trained):
+    name, transformed, model_uri, directory = trained
+    family = load_family(name)
+    model_dir = os.path.join(model_uri, "Format-Serving")
+    candidate = family.evaluate(model_dir, transformed.examples, EVAL_UNITS)
+    baseline = family.baseline(model_dir, transformed.examples, EVAL_UNITS)
+    assert baseline["name"]
+    gate = family.spec.gate_metric
+    for metric in {gate, family.spec.baseline_gate_metric}:
+        for metrics in (candidate, baseline):
+            value = metrics[metric]
+            assert np.isfinite(value)
+            if metric == "perplexity":
+                # Two steps learn little: near the vocabulary's size.
+                vocabulary = read_model_metadata(model_dir)["vocabulary_size"]
+                assert 1.0 < value < 10 * vocabulary
+            else:
+                assert 0.0 <= value <= 1.0
+    units = len(candidate[SAMPLES_KEY][gate]["numerator"])
+    assert units == len(baseline[SAMPLES_KEY][gate]["numerator"])
+    assert 0 < units <= EVAL_UNITS
+    if isinstance(family, CausalLMFamily):
+        # The Trainer's val_loss scored the same eval units (the template
+        # passes `eval_units`): it is the log of the validator's
+        # perplexity. (Masked LMs draw their masks anew in training.)
+        with open(os.path.join(directory, "model_run", HISTORY_FILE)) as f:
+            val_loss = float(list(csv.DictReader(f))[-1]["val_loss"])
+        assert val_loss == pytest.approx(
+            np.log(candidate["perplexity"]), rel=1e-3
+        )
+
+
+def test_parity_inputs_feed_the_bare_network(trained):
+    name, transformed, model_uri, _ = trained
+    model_dir = os.path.join(model_uri, "Format-Serving")
+    inputs = load_family(name).parity_inputs(model_dir, transformed.examples, 2)
+    network = SavedModelLogits(os.path.join(model_uri, "Format-Network"))
+    assert len(inputs) == 2
+    for feed in inputs:
+        assert set(feed) == set(network.input_specs)
+        logits = network(feed)
+        assert logits.shape[0] == 1 and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_registry_loads_each_family_once(name):
+    family = load_family(name)
+    assert isinstance(family, Family)
+    assert family.spec is get_family(name)
+    assert load_family(name) is family
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_unknown_preset_is_refused_alike_in_every_family(name):
+    config = with_overrides(harness_config(name), train={"preset": "huge"})
+    with pytest.raises(ValueError, match="preset='huge' is not a .* preset"):
+        load_family(name).transform_config(config)
+
+
+def test_a_registry_line_naming_no_class_is_refused():
+    spec = FamilySpec(
+        name="broken",
+        implementation="textmill.families.bert_nsp.family:NoSuchFamily",
+        gate_metric="accuracy",
+        higher_is_better=True,
+    )
+    with pytest.raises(ValueError, match="has no class 'NoSuchFamily'"):
+        spec.load()
