@@ -24,6 +24,13 @@ default threading:
 - `tflite_float32`, `tflite_int8`: the whole greedy loop converted to
   TFLite (float32, and dynamic-range int8 weights), run by
   `TFLiteGenerator`.
+- `litert_lm` (not yet an arm): LiteRT-LM on textmill's LiteRT-LM
+  export, once that export exists. Its place: a `_litert_lm_cases`
+  server in `SERVERS`, a `"litert_lm"` group in `GROUPS` (started with the
+  Python of its own virtual environment, as `torch` is: the LiteRT-LM
+  builder needs protobuf >= 6.31, which TensorFlow 2.16 cannot share),
+  and its name in `TEXTMILL`; its rows are then checked against PyTorch
+  like every other arm.
 
 Weights: a random GPT-2 of DistilGPT2's shape (6 layers, hidden 768, 12
 heads, vocabulary 50257), initialised with a standard deviation of 0.2
@@ -88,6 +95,8 @@ GROUPS = {
     ),
     "hf_tf": ("hf_tf_xla", "hf_tf_eager"),
     "torch": ("torch_eager", "torch_compile"),
+    # "litert_lm": ("litert_lm",) once textmill exports LiteRT-LM (see the
+    # module doc).
 }
 FLOAT32_PEERS = (
     "keras_hub_generate",

@@ -41,9 +41,10 @@ def beam_search(
     batch = tf.shape(prompt_ids)[0]
     width = tf.shape(prompt_ids)[1]
     beams = num_beams
-    logits, _, cache = decode_ops.prefill(model, prompt_ids, total_length)
     start = tf.reduce_min(prompt_lengths)
-    logits = tf.gather(logits, start - 1, axis=1)  # [batch, vocab]
+    logits, _, cache = decode_ops.prefill(  # logits: [batch, vocab]
+        model, prompt_ids, total_length, start - 1
+    )
     vocab = tf.shape(logits)[-1]
     # Each prompt is decoded by `beams` rows: [batch, ...] -> [batch*beams].
     logits = tf.repeat(logits, beams, axis=0)

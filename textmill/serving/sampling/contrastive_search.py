@@ -47,9 +47,10 @@ def contrastive_search(
     batch = tf.shape(prompt_ids)[0]
     width = tf.shape(prompt_ids)[1]
     token_ids = tf.pad(prompt_ids, [[0, 0], [0, total_length - width]])
-    logits, hidden, cache = decode_ops.prefill(model, prompt_ids, total_length)
     start = tf.reduce_min(prompt_lengths)
-    logits = tf.gather(logits, start - 1, axis=1)  # [batch, vocab]
+    logits, hidden, cache = decode_ops.prefill(  # logits: [batch, vocab]
+        model, prompt_ids, total_length, start - 1
+    )
     # Unit-length hidden state of every position: [batch, total, hidden].
     history = tf.pad(
         tf.math.l2_normalize(hidden, axis=-1),

@@ -20,7 +20,7 @@ def sample_search(
     top_k=None,
     top_p=None,
     seed=None,
-    matvec: bool = True,
+    tf_kernels: bool = True,
 ):
     """Continues right-padded prompts one token per step.
 
@@ -36,7 +36,7 @@ def sample_search(
         sample: False for greedy decoding, True for sampling.
         temperature, top_k, top_p: sampling knobs (see `token_filters`).
         seed: int64 `[2]`; step `t` draws with the seed folded with `t`.
-        matvec: see `decode_ops.forward` (False for TFLite).
+        tf_kernels: see `decode_ops.forward` (False for TFLite).
 
     Returns:
         `(token_ids [batch, total_length], token_scores [batch,
@@ -47,12 +47,11 @@ def sample_search(
     batch = tf.shape(prompt_ids)[0]
     width = tf.shape(prompt_ids)[1]
     token_ids = tf.pad(prompt_ids, [[0, 0], [0, total_length - width]])
-    logits, _, cache = decode_ops.prefill(
-        model, prompt_ids, total_length, matvec
-    )
     start = tf.reduce_min(prompt_lengths)
-    # Logits of the first position to fill: [batch, width, vocab] -> [b, v].
-    logits = tf.gather(logits, start - 1, axis=1)
+    # Logits of the first position to fill: [batch, vocab].
+    logits, _, cache = decode_ops.prefill(
+        model, prompt_ids, total_length, start - 1, tf_kernels
+    )
     limits = tf.minimum(prompt_lengths + max_new_tokens, total_length)
 
     def fill(index, token_ids, scores, done, ends, logits):
@@ -91,7 +90,7 @@ def sample_search(
     def step(index, token_ids, scores, done, ends, cache):
         last = tf.gather(token_ids, index - 1, axis=1)
         logits, _, cache = decode_ops.decode_step(
-            model, last, cache, index - 1, matvec
+            model, last, cache, index - 1, tf_kernels
         )
         return (*fill(index, token_ids, scores, done, ends, logits), cache)
 

@@ -70,7 +70,7 @@ def generate_token_ids(
         max_new_tokens,
         tf.constant(stop_token_id, tf.int32),
         sample=False,
-        matvec=False,
+        tf_kernels=False,
     )
     # [batch, max_new_tokens] positions of the new tokens.
     position = lengths[:, None] + tf.range(max_new_tokens)[None, :]
