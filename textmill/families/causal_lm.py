@@ -18,7 +18,7 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
-from textmill.pipelines.config import PipelineConfig
+from textmill.config import PipelineConfig
 from textmill.serving.causal_lm_export import (
     CausalLMServing,
     export_causal_lm,

@@ -21,8 +21,8 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import preset_config
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.masked_lm_export import export_masked_lm
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import (

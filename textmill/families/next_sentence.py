@@ -18,8 +18,8 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import preset_config
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import write_model_metadata
 from textmill.serving.nsp_export import MODEL_INPUTS, export_next_sentence

@@ -29,8 +29,8 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import causal_lm
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
 from textmill.serving.summarization_export import (

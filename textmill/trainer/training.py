@@ -15,7 +15,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from textmill.pipelines.config import TrainConfig
+from textmill.config import TrainConfig
 from textmill.trainer import distributed_loop
 from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
