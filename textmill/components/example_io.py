@@ -2,17 +2,18 @@
 shares.
 
 An executor that writes tf.Examples (TextExampleGen, SentencePairGen)
-supplies its own stages, which end in `WriteSplit` per split and give a
-`PCollection` of tallies (counts towards its report), and a transform that
-sums the tallies into a report dict. `ExamplesExecutor.write_examples` runs
-them in one Beam pipeline, writes the report JSON beside the splits and
-records on the artifact what TFX's readers need (payload and file format,
-span). Every example is serialized deterministically, so the same records
-give the same bytes in every worker process.
+subclasses `ExamplesExecutor` and supplies, as an `ExamplesPlan`, its own
+stages, which end in `WriteSplit` per split and give tallies (counts towards
+its report), and a transform that sums the tallies into a report dict. The
+shared `Do` runs them in one Beam pipeline, writes the report JSON beside
+the splits and records on the artifact what TFX's readers need (payload and
+file format, span). Every example is serialized deterministically, so the
+same records give the same bytes in every worker process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -139,50 +140,97 @@ def WriteReport(
     return tallies | "Sum" >> summarize | "Write" >> beam.Map(_write_json, path)
 
 
-class ExamplesExecutor(base_beam_executor.BaseBeamExecutor):
-    """A Beam executor that writes one Examples artifact and a report."""
+@dataclasses.dataclass(frozen=True)
+class ExamplesPlan:
+    """What an example executor writes, and how.
 
-    def write_examples(
+    Args:
+        examples: the output Examples artifact.
+        splits: its split names; split `s` goes to
+            `artifact_utils.get_split_uri([examples], s)`.
+        stages: adds the executor's stages to a Beam pipeline, each split
+            written with `WriteSplit`; returns their tallies.
+        summarize: tallies -> the report dict (see `WriteReport`).
+        report_filename: the report's name, at the root of the artifact's
+            directory beside the Split-* directories (TFX readers only look
+            inside those).
+        span: the artifact's span.
+    """
+
+    examples: types.Artifact
+    splits: Sequence[str]
+    stages: Callable[[beam.Pipeline], Sequence[beam.PCollection[Any]]]
+    summarize: beam.PTransform
+    report_filename: str
+    span: int
+
+
+class ExamplesExecutor(base_beam_executor.BaseBeamExecutor):
+    """A Beam executor that writes one Examples artifact and a report.
+
+    `Do` is the same for every such executor: it asks the subclass for its
+    `plan`, runs the plan's stages and report in one Beam pipeline, records
+    on the artifact what TFX's readers need (payload and file format, span)
+    and hands the report to the subclass's `record_report`.
+    """
+
+    def plan(
         self,
-        examples: types.Artifact,
-        splits: Sequence[str],
-        write_splits: Callable[
-            [beam.Pipeline], Sequence[beam.PCollection[Tally]]
-        ],
-        summarize: beam.PTransform,
-        report_filename: str,
-        span: int,
-    ) -> dict[str, Any]:
-        """Runs the executor's stages, writes the report, finishes the
-        artifact.
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> ExamplesPlan:
+        """What to write, from the component's inputs and parameters."""
+        raise NotImplementedError
+
+    def record_report(
+        self, report: dict[str, Any], examples: types.Artifact
+    ) -> None:
+        """Logs the written report and copies its totals to `examples`."""
+        raise NotImplementedError
+
+    def explain_failure(self, error: Exception) -> None:
+        """Called with what the Beam pipeline raised; may raise a clearer
+        error in its place (by default the error is raised as it is)."""
+        del error
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Runs the plan's pipeline and records what it wrote.
 
         Args:
-            examples: the output Examples artifact.
-            splits: its split names; split `s` goes to
-                `artifact_utils.get_split_uri([examples], s)`.
-            write_splits: adds the executor's stages to the pipeline, each
-                split written with `WriteSplit`; returns the tallies.
-            summarize: tallies -> the report dict (see `WriteReport`).
-            report_filename: the report's name, at the root of the
-                artifact's directory beside the Split-* directories (TFX
-                readers only look inside those).
-            span: the artifact's span.
+            input_dict: the component's input artifacts.
+            output_dict: the component's output artifacts.
+            exec_properties: the component's parameters.
 
-        Returns:
-            The report, as written.
+        Raises:
+            Exception: what `plan` raises, and what the pipeline raises, or
+                `explain_failure` in its place.
         """
-        examples.split_names = artifact_utils.encode_split_names(list(splits))
-        report_path = os.path.join(examples.uri, report_filename)
-        with self._make_beam_pipeline() as pipeline:
-            _ = (
-                write_splits(pipeline)
-                | "FlattenTallies" >> beam.Flatten()
-                | "WriteReport" >> WriteReport(summarize, report_path)
-            )
+        plan = self.plan(input_dict, output_dict, exec_properties)
+        examples = plan.examples
+        examples.split_names = artifact_utils.encode_split_names(
+            list(plan.splits)
+        )
+        report_path = os.path.join(examples.uri, plan.report_filename)
+        try:
+            with self._make_beam_pipeline() as pipeline:
+                _ = (
+                    plan.stages(pipeline)
+                    | "FlattenTallies" >> beam.Flatten()
+                    | "WriteReport" >> WriteReport(plan.summarize, report_path)
+                )
+        except Exception as error:
+            self.explain_failure(error)
+            raise
         examples_utils.set_payload_format(
             examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
         )
         examples_utils.set_file_format(examples, FILE_FORMAT)
-        examples.span = span
+        examples.span = plan.span
         with FileSystems.open(report_path) as f:
-            return json.load(f)
+            self.record_report(json.load(f), examples)

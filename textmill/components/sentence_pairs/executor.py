@@ -356,18 +356,21 @@ class Executor(example_io.ExamplesExecutor):
     See `SentencePairGen` for the parameters and outputs.
     """
 
-    def Do(
+    def plan(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
-    ) -> None:
-        """Runs the pipeline over every split and records what it wrote.
+    ) -> example_io.ExamplesPlan:
+        """The stages from each input split to the same output split.
 
         Args:
             input_dict: `examples`, one Examples artifact.
             output_dict: `sentence_pairs`, one Examples artifact.
             exec_properties: the `SentencePairGenSpec` parameters.
+
+        Returns:
+            The plan.
 
         Raises:
             ValueError: if the input Examples have no split.
@@ -396,15 +399,16 @@ class Executor(example_io.ExamplesExecutor):
             ),
             "seed": int(exec_properties[spec_lib.SEED_KEY]),
         }
-        report = self.write_examples(
-            pairs,
-            splits,
-            functools.partial(self._stages, examples, pairs, splits, config),
-            SumReport(splits, config),
-            REPORT_FILENAME,
+        return example_io.ExamplesPlan(
+            examples=pairs,
+            splits=splits,
+            stages=functools.partial(
+                self._stages, examples, pairs, splits, config
+            ),
+            summarize=SumReport(splits, config),
+            report_filename=REPORT_FILENAME,
             span=examples.span,
         )
-        self._record_report(report, pairs)
 
     @classmethod
     def _stages(
@@ -457,8 +461,9 @@ class Executor(example_io.ExamplesExecutor):
         )
         return [read_tallies, plan_tallies, written]
 
-    @staticmethod
-    def _record_report(report: dict[str, Any], pairs: types.Artifact) -> None:
+    def record_report(
+        self, report: dict[str, Any], pairs: types.Artifact
+    ) -> None:
         """Logs the report's summary and copies its totals to properties."""
         for split, summary in report["splits"].items():
             dropped = {r: n for r, n in summary["dropped"].items() if n}

@@ -460,25 +460,26 @@ class _ReportFn(beam.CombineFn):
 class Executor(example_io.ExamplesExecutor):
     """Reads text files into train/eval tf.Examples and an ingest report.
 
-    See `TextExampleGen` for the parameters and outputs.
+    See `TextExampleGen` for the parameters and outputs. `Do` raises
+    `IngestError` if a pattern matches no file, or in strict mode on the
+    first record that cannot be read.
     """
 
-    def Do(
+    def plan(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
-    ) -> None:
-        """Runs the pipeline and records what it wrote.
+    ) -> example_io.ExamplesPlan:
+        """The stages from the files to the `train` and `eval` splits.
 
         Args:
             input_dict: unused; TextExampleGen has no inputs.
             output_dict: `examples`, one Examples artifact.
             exec_properties: the `TextExampleGenSpec` parameters.
 
-        Raises:
-            IngestError: if a pattern matches no file, or in strict mode on
-                the first record that cannot be read.
+        Returns:
+            The plan.
         """
         del input_dict
         examples = artifact_utils.get_single_instance(
@@ -503,30 +504,25 @@ class Executor(example_io.ExamplesExecutor):
             "input_fingerprint": fingerprint,
             "config": config,
         }
-        try:
-            report = self.write_examples(
-                examples,
-                SPLITS,
-                functools.partial(self._stages, patterns, config, examples),
-                beam.CombineGlobally(_ReportFn(header)),
-                REPORT_FILENAME,
-                # Span 0, as file-based ExampleGens record without a {SPAN}
-                # pattern, so that span-aware resolvers accept the examples.
-                span=0,
-            )
-        except IngestError:
-            raise
-        except Exception as e:
-            # A worker process's exception reaches here as text only.
-            found = _INGEST_ERROR_PATTERN.search(str(e))
-            if found is None:
-                raise
-            raise IngestError(found.group(1)) from e
-        if fingerprint:
-            examples.set_string_custom_property(
-                spec_lib.INPUT_FINGERPRINT_KEY, fingerprint
-            )
-        self._record_report(report, examples)
+        return example_io.ExamplesPlan(
+            examples=examples,
+            splits=SPLITS,
+            stages=functools.partial(self._stages, patterns, config, examples),
+            summarize=beam.CombineGlobally(_ReportFn(header)),
+            report_filename=REPORT_FILENAME,
+            # Span 0, as file-based ExampleGens record without a {SPAN}
+            # pattern, so that span-aware resolvers accept the examples.
+            span=0,
+        )
+
+    def explain_failure(self, error: Exception) -> None:
+        """Raises the IngestError a worker process raised, as one."""
+        if isinstance(error, IngestError):
+            return
+        # A worker process's exception reaches here as text only.
+        found = _INGEST_ERROR_PATTERN.search(str(error))
+        if found is not None:
+            raise IngestError(found.group(1)) from error
 
     @staticmethod
     def _stages(
@@ -571,11 +567,15 @@ class Executor(example_io.ExamplesExecutor):
             *written,
         ]
 
-    @staticmethod
-    def _record_report(
-        report: dict[str, Any], examples: types.Artifact
+    def record_report(
+        self, report: dict[str, Any], examples: types.Artifact
     ) -> None:
-        """Logs the report's summary and copies its totals to properties."""
+        """Logs the report's summary and copies its totals (and the input
+        fingerprint) to properties."""
+        if report["input_fingerprint"]:
+            examples.set_string_custom_property(
+                spec_lib.INPUT_FINGERPRINT_KEY, report["input_fingerprint"]
+            )
         written = report["written"]
         skipped = {r: n for r, n in report["skipped"].items() if n}
         logger.info(
