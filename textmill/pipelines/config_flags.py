@@ -99,7 +99,7 @@ CONFIG_FLAGS = (
         "--text-field",
         "ingest",
         "text_field",
-        "JSON field or CSV column " "of the text",
+        "JSON field or CSV column of the text",
     ),
     ConfigFlag(
         "--target-field",
