@@ -89,7 +89,7 @@ CONFIG_FLAGS = (
         "--data",
         "ingest",
         "input_patterns",
-        "input file pattern (local or gs://; gs:// on Vertex AI); "
+        "input file pattern, local or gs:// (gs:// on Vertex AI); "
         "repeatable",
         repeatable=True,
         metavar="PATTERN",
