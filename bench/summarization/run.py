@@ -96,7 +96,7 @@ def write_pretraining_corpus(pairs_path: str, out_path: str) -> int:
         is_eval,
         normalize_text,
     )
-    from textmill.pipelines.config import IngestConfig
+    from textmill.config import IngestConfig
 
     eval_fraction = IngestConfig().eval_fraction
     count = 0

@@ -3,7 +3,7 @@ from; each test overrides what it checks."""
 
 import os
 
-from textmill.pipelines.config import PipelineConfig, with_overrides
+from textmill.config import PipelineConfig, with_overrides
 from textmill.pipelines.local import run_local
 
 

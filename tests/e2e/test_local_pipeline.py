@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from textmill.config import PipelineConfig
 from textmill.corpus.default_corpus import write_default_corpus
-from textmill.pipelines.config import PipelineConfig
 from textmill.pipelines.local import SUMMARY_FILE, run_local
 
 from .doc_commands import (

@@ -24,8 +24,8 @@ from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
+from textmill.config import PipelineConfig, with_overrides
 from textmill.families import get_family, load_family
-from textmill.pipelines.config import PipelineConfig, with_overrides
 from textmill.trainer.run_fn import run_fn
 
 SPLITS = ("train", "eval")

@@ -16,10 +16,10 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the tokenizers' ops
 
 from textmill.components.model_validator.gate import SAMPLES_KEY
+from textmill.config import with_overrides
 from textmill.families import FAMILIES, FamilySpec, get_family, load_family
 from textmill.families.base import Family
 from textmill.families.distilgpt2.family import CausalLMFamily
-from textmill.pipelines.config import with_overrides
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.trainer.training import HISTORY_FILE

@@ -54,7 +54,7 @@ def test_bad_config_values(capsys, tmp_path, yaml_text, expected):
 
 
 def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
-    from textmill.pipelines.config import load_config
+    from textmill.config import load_config
 
     config = load_config(
         _write(tmp_path / "c.yaml", "train:\n  learning_rate: 3e-4\n")

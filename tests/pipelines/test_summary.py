@@ -6,8 +6,8 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import ConfigError, ValidationConfig
 from textmill.pipelines import cli
-from textmill.pipelines.config import ConfigError, ValidationConfig
 from textmill.pipelines.summary import (
     format_summary,
     outcome,

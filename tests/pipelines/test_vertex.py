@@ -13,14 +13,13 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 import textmill
-from textmill.families import get_family
-from textmill.pipelines.config import (
-    FAMILIES,
+from textmill.config import (
     ConfigError,
     PipelineConfig,
     default_pipeline_name,
     with_overrides,
 )
+from textmill.families import FAMILIES, get_family
 from textmill.pipelines.pipeline import PipelineOverrides, create_pipeline
 from textmill.pipelines.vertex import (
     ENDPOINT_PUSHER_ID,

@@ -40,7 +40,7 @@ TIMEOUT_S = 240
 
 
 def train_config():
-    from textmill.pipelines.config import TrainConfig
+    from textmill.config import TrainConfig
 
     return TrainConfig(
         preset="tiny",
@@ -176,7 +176,7 @@ def run_mixed_precision_worker(out_dir: str) -> None:
     import keras
     import tensorflow as tf
 
-    from textmill.pipelines.config import TrainConfig
+    from textmill.config import TrainConfig
     from textmill.trainer import training
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import tensorflow as tf
     import tensorflow_transform as tft
 
+    from textmill.config import PipelineConfig, TrainConfig
     from textmill.families import FamilySpec
-    from textmill.pipelines.config import PipelineConfig, TrainConfig
 
 PlanT = TypeVar("PlanT")
 

@@ -7,13 +7,8 @@ import logging
 import os
 import sys
 
-from textmill.pipelines.config import (
-    FAMILIES,
-    ConfigError,
-    PipelineConfig,
-    load_config,
-    with_overrides,
-)
+from textmill.config import ConfigError, PipelineConfig
+from textmill.pipelines.config_flags import add_config_flags, config_from_args
 from textmill.pipelines.console import default_log_path, quiet_console
 from textmill.pipelines.preflight import preflight
 from textmill.pipelines.vertex_cli import register as register_vertex
@@ -25,34 +20,8 @@ def _add_run_parser(subparsers) -> None:
     run = subparsers.add_parser(
         "run", help="run the whole pipeline locally (LocalDagRunner)"
     )
-    run.add_argument("--family", choices=FAMILIES)
-    run.add_argument(
-        "--data",
-        action="append",
-        metavar="PATTERN",
-        help="input file pattern (local or gs://); repeatable",
-    )
-    run.add_argument(
-        "--text-field", help="JSON field or CSV column of the text"
-    )
-    run.add_argument(
-        "--target-field",
-        help="JSON field or CSV column of the target text (summarization; "
-        "default: summary)",
-    )
+    add_config_flags(run)
     run.add_argument("--work-dir", help="pipeline root, metadata, summary")
-    run.add_argument("--serving-dir", help="push to SERVING_DIR/MODEL/VERSION")
-    run.add_argument("--model-name", help="name under the serving dir")
-    run.add_argument("--preset", help="model preset, e.g. tiny, distilgpt2")
-    run.add_argument("--init-from", help="keras-hub preset dir to fine-tune")
-    run.add_argument("--train-steps", type=int)
-    run.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="stop at the first bad input record",
-    )
-    run.add_argument("--config", help="YAML file shaped like PipelineConfig")
     run.add_argument(
         "--beam-arg",
         action="append",
@@ -62,29 +31,8 @@ def _add_run_parser(subparsers) -> None:
 
 
 def _config_from_args(args) -> PipelineConfig:
-    config = load_config(args.config) if args.config else PipelineConfig()
-    work_dir = args.work_dir or config.work_dir
-    top = {
-        "family": args.family,
-        "work_dir": work_dir,
-        "serving_dir": args.serving_dir,
-        "model_name": args.model_name,
-        "beam_pipeline_args": args.beam_arg,
-    }
-    return with_overrides(
-        config,
-        top=top,
-        ingest={
-            "input_patterns": args.data,
-            "strict": args.strict,
-            "text_field": args.text_field,
-            "target_field": args.target_field,
-        },
-        train={
-            "preset": args.preset,
-            "init_from": args.init_from,
-            "train_steps": args.train_steps,
-        },
+    return config_from_args(
+        args, work_dir=args.work_dir, beam_pipeline_args=args.beam_arg
     ).validate()
 
 

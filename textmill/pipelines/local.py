@@ -12,7 +12,7 @@ from typing import TextIO
 
 from tfx import v1 as tfx
 
-from textmill.pipelines.config import PipelineConfig
+from textmill.config import PipelineConfig
 from textmill.pipelines.console import component_progress
 from textmill.pipelines.pipeline import create_pipeline
 from textmill.pipelines.preflight import preflight

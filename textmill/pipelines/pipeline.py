@@ -22,8 +22,8 @@ from textmill.components.sentence_pairs import SentencePairGen
 from textmill.components.serving_pusher import ServingPusher
 from textmill.components.text_example_gen import TextExampleGen
 from textmill.components.tflite_export import TFLiteExport
+from textmill.config import PipelineConfig
 from textmill.families import get_family
-from textmill.pipelines.config import PipelineConfig
 
 RUN_FN = "textmill.trainer.run_fn.run_fn"
 

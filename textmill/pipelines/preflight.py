@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from textmill.pipelines.config import ConfigError, PipelineConfig
+from textmill.config import ConfigError, PipelineConfig
 
 
 def check_writable(directory: str, flag: str) -> None:

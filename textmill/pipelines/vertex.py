@@ -30,7 +30,7 @@ from textmill.components.model_validator.component import (
     MAX_REGRESSION_KEY,
 )
 from textmill.components.text_example_gen.spec import INPUT_PATTERNS_KEY
-from textmill.pipelines.config import ConfigError, PipelineConfig
+from textmill.config import ConfigError, PipelineConfig
 from textmill.pipelines.pipeline import PipelineOverrides, create_pipeline
 
 gcp = tfx.extensions.google_cloud_ai_platform

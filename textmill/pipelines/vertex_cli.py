@@ -13,14 +13,11 @@ import re
 import sys
 from collections.abc import Callable
 
-from textmill.pipelines.config import (
-    FAMILIES,
-    ConfigError,
-    PipelineConfig,
-    TrainConfig,
-    ValidationConfig,
-    load_config,
-    with_overrides,
+from textmill.config import ConfigError, PipelineConfig, with_overrides
+from textmill.pipelines.config_flags import (
+    add_config_flags,
+    check_runtime_flags,
+    config_from_args,
 )
 
 TARGETS = ("vertex",)
@@ -31,7 +28,6 @@ def _add_compile_parser(subparsers) -> None:
         "compile",
         help="compile the pipeline into a Vertex AI pipeline spec (JSON)",
     )
-    p.add_argument("--family", choices=FAMILIES)
     p.add_argument("--target", choices=TARGETS, default="vertex")
     p.add_argument("--project", required=True, help="Google Cloud project")
     p.add_argument("--region", required=True, help="e.g. us-central1")
@@ -47,27 +43,9 @@ def _add_compile_parser(subparsers) -> None:
         help="container image of every step (make image)",
     )
     p.add_argument("--output", default="pipeline.json")
-    p.add_argument("--config", help="YAML file shaped like PipelineConfig")
-    p.add_argument(
-        "--data",
-        action="append",
-        metavar="GS_PATTERN",
-        help="default input pattern (runtime parameter); repeatable",
-    )
-    p.add_argument(
-        "--serving-dir",
-        metavar="GS_DIR",
-        help="TF Serving base dir (default: the config's gs:// serving_dir, "
-        "else PIPELINE_ROOT/serving)",
-    )
-    p.add_argument("--model-name", help="name under the serving dir")
-    p.add_argument("--preset", help="model preset, e.g. tiny, distilgpt2")
-    p.add_argument("--init-from", help="gs:// keras-hub preset to fine-tune")
-    p.add_argument(
-        "--train-steps",
-        type=int,
-        help="default train steps (runtime parameter)",
-    )
+    # Runtime parameters take these values as their defaults; the serving
+    # dir defaults to the config's gs:// one, else PIPELINE_ROOT/serving.
+    add_config_flags(p)
     p.add_argument(
         "--service-account",
         help="service account of Dataflow and training workers",
@@ -143,15 +121,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
         help="run every step, reusing no cached result",
     )
     p.add_argument("--display-name", help="default: the pipeline name")
-    p.add_argument(
-        "--data",
-        action="append",
-        metavar="GS_PATTERN",
-        help="input patterns of this run; repeatable",
-    )
-    p.add_argument("--train-steps", type=int)
-    p.add_argument("--max-perplexity", type=float)
-    p.add_argument("--max-regression", type=float)
+    add_config_flags(p, runtime_only=True)
     p.add_argument(
         "--param",
         action="append",
@@ -208,26 +178,11 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, str]:
 
 
 def _compile_config(args) -> PipelineConfig:
-    config = load_config(args.config) if args.config else PipelineConfig()
-    serving_dir = args.serving_dir or (
-        config.serving_dir
-        if config.serving_dir.startswith("gs://")
-        else f"{args.pipeline_root.rstrip('/')}/serving"
-    )
-    return with_overrides(
-        config,
-        top={
-            "family": args.family,
-            "serving_dir": serving_dir,
-            "model_name": args.model_name,
-        },
-        ingest={"input_patterns": args.data},
-        train={
-            "preset": args.preset,
-            "init_from": args.init_from,
-            "train_steps": args.train_steps,
-        },
-    )
+    config = config_from_args(args)
+    if args.serving_dir or config.serving_dir.startswith("gs://"):
+        return config
+    serving_dir = f"{args.pipeline_root.rstrip('/')}/serving"
+    return with_overrides(config, top={"serving_dir": serving_dir})
 
 
 def _cmd_compile(args) -> int:
@@ -303,14 +258,7 @@ def _check_job_args(args) -> None:
             f"{args.template} is not a pipeline template written by "
             "`textmill compile` (no JSON pipelineSpec)."
         ) from None
-    if args.train_steps is not None:
-        TrainConfig(train_steps=args.train_steps).validate()
-    thresholds = {
-        name: getattr(args, name)
-        for name in ("max_perplexity", "max_regression")
-        if getattr(args, name) is not None
-    }
-    ValidationConfig(**thresholds).validate()
+    check_runtime_flags(args)
     for i, pattern in enumerate(args.data or ()):
         require_cloud_path(f"--data[{i}]", pattern)
     if getattr(args, "cron", None) is not None:

@@ -14,7 +14,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from textmill.pipelines.config import ConfigError
+from textmill.config import ConfigError
 
 LOCK_FILE = ".textmill.lock"
 

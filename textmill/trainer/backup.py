@@ -17,7 +17,7 @@ import os
 import keras
 import tensorflow as tf
 
-from textmill.components.text_example_gen.files import write_atomically
+from textmill.atomic_write import write_atomically
 
 POINTER_FILE = "backup.json"
 

@@ -17,8 +17,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.config import TrainConfig
 from textmill.families.base import Family, TrainingRun
-from textmill.pipelines.config import TrainConfig
 from textmill.serving.model_metadata import write_model_metadata
 from textmill.trainer import distributed_loop
 from textmill.trainer.backup import AtomicBackupAndRestore

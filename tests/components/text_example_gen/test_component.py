@@ -13,6 +13,7 @@ from textmill.components.text_example_gen import (
 )
 from textmill.components.text_example_gen.driver import TextExampleGenDriver
 from textmill.components.text_example_gen.files import input_fingerprint
+from textmill.config import IngestConfig
 
 
 def test_parameters_are_recorded():
@@ -40,6 +41,20 @@ def test_parameters_are_recorded():
     assert properties[spec.STRICT_KEY] is True
     assert list(gen.outputs) == [spec.EXAMPLES_KEY]
     assert gen.driver_class is TextExampleGenDriver
+
+
+def test_defaults_are_the_pipeline_config_defaults():
+    # One source of defaults: the component alone reads as the pipeline does.
+    ingest = IngestConfig()
+    properties = TextExampleGen(input_patterns="a.txt").exec_properties
+    assert properties[spec.INPUT_FORMAT_KEY] == ingest.input_format
+    assert properties[spec.TEXT_FIELD_KEY] == ingest.text_field
+    assert properties[spec.TEXT_UNIT_KEY] == ingest.text_unit
+    assert properties[spec.MIN_CHARS_KEY] == ingest.min_chars == 32
+    assert properties[spec.MAX_CHARS_KEY] == ingest.max_chars
+    assert properties[spec.EVAL_FRACTION_KEY] == ingest.eval_fraction
+    assert properties[spec.STRICT_KEY] is ingest.strict
+    assert properties.get(spec.TARGET_FIELD_KEY) is None
 
 
 def test_a_single_pattern_string_is_accepted():

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from apache_beam.metrics.metric import MetricsFilter
 
+from textmill.components.example_io import serialize_example
 from textmill.components.text_example_gen import (
     IngestError,
     TextExampleGen,
@@ -326,9 +327,8 @@ def test_example_without_target_is_unchanged():
         )
 
     def written(document):
-        # Map fields serialise in no fixed order: compare parsed examples.
         return tf.train.Example.FromString(
-            executor._to_example(("0123", document))
+            serialize_example(executor._features(("0123", document)))
         )
 
     document = Document("A text.", "a.txt", 1)

@@ -26,10 +26,10 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from safetensors.numpy import load_file, save_file
 
+from textmill.config import PipelineConfig, with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
 from textmill.families import get_family, load_family
 from textmill.pipelines.cli import main as textmill_main
-from textmill.pipelines.config import PipelineConfig, with_overrides
 from textmill.tokenization.bpe_files import BpeFiles, import_hf_bpe
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.trainer.convert.gpt2 import convert_gpt2

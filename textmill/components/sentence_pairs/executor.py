@@ -1,7 +1,8 @@
 """SentencePairGen's executor: a Beam pipeline from documents to NSP pairs.
 
 Stages, for each split of the input: ReadDocuments -> SortedKeys ->
-PlanPairs -> FillNegatives -> WritePairs; then WriteReport over all splits.
+PlanPairs -> FillNegatives -> WritePairs; then WriteReport over all splits
+(`example_io` writes the splits and the report and finishes the artifact).
 
 Choosing "another document" for a random-next pair without global random
 state takes two passes: SortedKeys gathers the 64-bit key of every document
@@ -14,27 +15,24 @@ never the texts.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 import tensorflow as tf
 from tfx import types
-from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_executor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from textmill.components import example_io
 from textmill.components.sentence_pairs import pairing
 from textmill.components.sentence_pairs import spec as spec_lib
 from textmill.components.sentence_pairs.sentence_splitter import (
     split_sentences,
 )
-from textmill.components.text_example_gen.files import write_atomically
 from textmill.components.text_example_gen.normalize import (
     doc_id as content_id,
 )
@@ -58,8 +56,6 @@ _IS_NEXT = "is_next"
 _NOT_NEXT = "not_next"
 _REQUESTS = "requests"
 _TALLIES = "tallies"
-_FILE_FORMAT = "tfrecords_gzip"
-_TFRECORD_PREFIX = "data_tfrecord"
 
 
 class _Document(NamedTuple):
@@ -78,8 +74,7 @@ class _Document(NamedTuple):
 _Tally = tuple[str, str, int]
 
 
-def _counter(name: str) -> beam.metrics.metric.Metrics.DelegatingCounter:
-    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+_counter = functools.partial(example_io.counter, METRICS_NAMESPACE)
 
 
 def _bytes_feature(example: tf.train.Example, name: str) -> bytes | None:
@@ -277,30 +272,15 @@ def FillNegatives(
     )
 
 
-# 5. WritePairs
+# 5. WritePairs (example_io.WriteSplit)
 
 
-def _to_example(pair: pairing.Pair) -> bytes:
-    feature = {
-        SENTENCE_A_FEATURE: tf.train.Feature(
-            bytes_list=tf.train.BytesList(
-                value=[pair.sentence_a.encode("utf-8")]
-            )
-        ),
-        SENTENCE_B_FEATURE: tf.train.Feature(
-            bytes_list=tf.train.BytesList(
-                value=[pair.sentence_b.encode("utf-8")]
-            )
-        ),
-        IS_NEXT_FEATURE: tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[pair.is_next])
-        ),
+def _features(pair: pairing.Pair) -> dict[str, str | int]:
+    return {
+        SENTENCE_A_FEATURE: pair.sentence_a,
+        SENTENCE_B_FEATURE: pair.sentence_b,
+        IS_NEXT_FEATURE: pair.is_next,
     }
-    # Deterministic: map fields in key order, so the same pairs give the
-    # same bytes in every worker process.
-    return tf.train.Example(
-        features=tf.train.Features(feature=feature)
-    ).SerializeToString(deterministic=True)
 
 
 def _label_tally(pair: pairing.Pair, split: str) -> _Tally:
@@ -309,32 +289,7 @@ def _label_tally(pair: pairing.Pair, split: str) -> _Tally:
     return split, name, 1
 
 
-@beam.ptransform_fn
-def WritePairs(
-    pairs: beam.PCollection[pairing.Pair], split: str, uri: str
-) -> beam.PCollection[_Tally]:
-    """Writes a split's pairs as gzipped TFRecords of tf.Examples.
-
-    Args:
-        pairs: the split's pairs.
-        split: the split's name.
-        uri: the split's directory.
-
-    Returns:
-        One tally per pair, by label.
-    """
-    _ = (
-        pairs
-        | "ToExample" >> beam.Map(_to_example)
-        | "Write"
-        >> beam.io.WriteToTFRecord(
-            os.path.join(uri, _TFRECORD_PREFIX), file_name_suffix=".gz"
-        )
-    )
-    return pairs | "Tally" >> beam.Map(_label_tally, split)
-
-
-# 6. WriteReport
+# 6. WriteReport (example_io.WriteReport, summing with SumReport)
 
 
 def _report(
@@ -370,56 +325,52 @@ def _report(
     }
 
 
-def _write_report(report: dict[str, Any], path: str) -> None:
-    write_atomically(path, json.dumps(report, indent=2).encode("utf-8"))
-
-
 @beam.ptransform_fn
-def WriteReport(
+def SumReport(
     tallies: beam.PCollection[_Tally],
-    splits: list[str],
+    splits: Sequence[str],
     config: dict[str, Any],
-    path: str,
-) -> beam.PCollection[None]:
-    """Sums the tallies by split and name and writes the report JSON.
+) -> beam.PCollection[dict[str, Any]]:
+    """Sums the tallies by split and name into the report dict.
 
     Args:
         tallies: every count of every split.
         splits: the split names, in report order.
         config: the parameters, copied into the report.
-        path: the report file.
 
     Returns:
-        An empty collection; the report is the file.
+        The report, one element.
     """
     return (
         tallies
         | "Key" >> beam.Map(lambda tally: ((tally[0], tally[1]), tally[2]))
         | "Sum" >> beam.CombinePerKey(sum)
         | "Gather" >> beam.combiners.ToList()
-        | "Report" >> beam.Map(_report, splits, config)
-        | "Write" >> beam.Map(_write_report, path)
+        | "Report" >> beam.Map(_report, list(splits), config)
     )
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(example_io.ExamplesExecutor):
     """Makes next-sentence-prediction pairs and the pairs report.
 
     See `SentencePairGen` for the parameters and outputs.
     """
 
-    def Do(
+    def plan(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
-    ) -> None:
-        """Runs the pipeline over every split and records what it wrote.
+    ) -> example_io.ExamplesPlan:
+        """The stages from each input split to the same output split.
 
         Args:
             input_dict: `examples`, one Examples artifact.
             output_dict: `sentence_pairs`, one Examples artifact.
             exec_properties: the `SentencePairGenSpec` parameters.
+
+        Returns:
+            The plan.
 
         Raises:
             ValueError: if the input Examples have no split.
@@ -448,34 +399,39 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             ),
             "seed": int(exec_properties[spec_lib.SEED_KEY]),
         }
-        report_path = os.path.join(pairs.uri, REPORT_FILENAME)
-        pairs.split_names = artifact_utils.encode_split_names(splits)
-        with self._make_beam_pipeline() as pipeline:
-            tallies = []
-            for split in splits:
-                pattern = io_utils.all_files_pattern(
-                    artifact_utils.get_split_uri([examples], split)
-                )
-                output_uri = artifact_utils.get_split_uri([pairs], split)
-                tallies.extend(
-                    self._split_pipeline(
-                        pipeline, pattern, output_uri, split, config
-                    )
-                )
-            _ = (
-                tallies
-                | "FlattenTallies" >> beam.Flatten()
-                | "WriteReport" >> WriteReport(splits, config, report_path)
-            )
-
-        examples_utils.set_payload_format(
-            pairs, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+        return example_io.ExamplesPlan(
+            examples=pairs,
+            splits=splits,
+            stages=functools.partial(
+                self._stages, examples, pairs, splits, config
+            ),
+            summarize=SumReport(splits, config),
+            report_filename=REPORT_FILENAME,
+            span=examples.span,
         )
-        examples_utils.set_file_format(pairs, _FILE_FORMAT)
-        pairs.span = examples.span
-        with tf.io.gfile.GFile(report_path) as f:
-            report = json.load(f)
-        self._record_report(report, pairs)
+
+    @classmethod
+    def _stages(
+        cls,
+        examples: types.Artifact,
+        pairs: types.Artifact,
+        splits: list[str],
+        config: dict[str, Any],
+        pipeline: beam.Pipeline,
+    ) -> list[beam.PCollection[_Tally]]:
+        """Adds every split's stages to the pipeline; returns the tallies."""
+        tallies = []
+        for split in splits:
+            pattern = io_utils.all_files_pattern(
+                artifact_utils.get_split_uri([examples], split)
+            )
+            output_uri = artifact_utils.get_split_uri([pairs], split)
+            tallies.extend(
+                cls._split_pipeline(
+                    pipeline, pattern, output_uri, split, config
+                )
+            )
+        return tallies
 
     @staticmethod
     def _split_pipeline(
@@ -500,12 +456,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         written = (
             (positives, negatives)
             | f"FlattenPairs[{split}]" >> beam.Flatten()
-            | f"WritePairs[{split}]" >> WritePairs(split, output_uri)
+            | f"WritePairs[{split}]"
+            >> example_io.WriteSplit(split, output_uri, _features, _label_tally)
         )
         return [read_tallies, plan_tallies, written]
 
-    @staticmethod
-    def _record_report(report: dict[str, Any], pairs: types.Artifact) -> None:
+    def record_report(
+        self, report: dict[str, Any], pairs: types.Artifact
+    ) -> None:
         """Logs the report's summary and copies its totals to properties."""
         for split, summary in report["splits"].items():
             dropped = {r: n for r, n in summary["dropped"].items() if n}

@@ -10,6 +10,10 @@ from textmill.components.text_example_gen import readers
 from textmill.components.text_example_gen.driver import TextExampleGenDriver
 from textmill.components.text_example_gen.executor import Executor
 from textmill.components.text_example_gen.spec import TextExampleGenSpec
+from textmill.config import IngestConfig
+
+# The defaults of the arguments are those of the pipeline's config.
+_DEFAULTS = IngestConfig()
 
 
 def _invalid(argument: str, value: object, fix: str) -> ValueError:
@@ -85,6 +89,10 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
             dropped).
         max_chars: the most characters a kept document has.
         eval_fraction: the expected fraction of documents in eval, in (0, 1).
+
+    Every argument but `input_patterns` defaults to the field of the same
+    name in `textmill.config.IngestConfig`, so the component alone and the
+    pipeline read the same way.
         strict: fail on the first record that cannot be read instead of
             skipping and counting it.
 
@@ -114,14 +122,14 @@ class TextExampleGen(base_beam_component.BaseBeamComponent):
     def __init__(
         self,
         input_patterns: Sequence[str] | str,
-        input_format: str = readers.AUTO,
-        text_field: str = "text",
-        text_unit: str = readers.FILE,
-        min_chars: int = 1,
-        max_chars: int = 1_000_000,
-        eval_fraction: float = 0.1,
-        strict: bool = False,
-        target_field: str = "",
+        input_format: str = _DEFAULTS.input_format,
+        text_field: str = _DEFAULTS.text_field,
+        text_unit: str = _DEFAULTS.text_unit,
+        min_chars: int = _DEFAULTS.min_chars,
+        max_chars: int = _DEFAULTS.max_chars,
+        eval_fraction: float = _DEFAULTS.eval_fraction,
+        strict: bool = _DEFAULTS.strict,
+        target_field: str = _DEFAULTS.target_field,
     ):
         if isinstance(input_patterns, str):
             input_patterns = [input_patterns]

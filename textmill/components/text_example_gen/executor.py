@@ -2,7 +2,8 @@
 
 Stages: MatchFiles -> ReadRecords -> Normalize -> Deduplicate ->
 SplitTrainEval -> WriteSplit[train|eval], and WriteReport, which counts what
-every stage read, wrote and skipped.
+every stage read, wrote and skipped (`example_io` writes the splits and the
+report and finishes the artifact).
 
 With a `target_field`, each document carries a target (such as a summary)
 through every stage: it is read from the same record, normalised like the
@@ -11,23 +12,20 @@ example's `target` feature. Content ids, de-duplication and the split depend
 on the text alone.
 """
 
+import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import apache_beam as beam
-import tensorflow as tf
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
-from tfx.components.util import examples_utils
-from tfx.dsl.components.base import base_beam_executor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from textmill.components import example_io
 from textmill.components.text_example_gen import files, normalize, readers
 from textmill.components.text_example_gen import spec as spec_lib
 from textmill.components.text_example_gen.ingest_error import IngestError
@@ -54,10 +52,6 @@ METRICS_NAMESPACE = "textmill.TextExampleGen"
 _EXAMPLES_PER_REASON = 3
 _REJECTS = "rejects"
 _DUPLICATES = "duplicates"
-# Examples' file and payload formats, as TFX's ExampleGen records them so
-# that StatisticsGen, Transform and the Trainer's TFXIO can read them.
-_FILE_FORMAT = "tfrecords_gzip"
-_TFRECORD_PREFIX = "data_tfrecord"
 # Finds an IngestError's message in the text of an exception that Beam
 # re-raised from a worker process.
 _INGEST_ERROR_PATTERN = re.compile(
@@ -79,8 +73,7 @@ class _Tally(NamedTuple):
     example: Reject | None
 
 
-def _counter(name: str) -> beam.metrics.metric.Metrics.DelegatingCounter:
-    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+_counter = functools.partial(example_io.counter, METRICS_NAMESPACE)
 
 
 def _skip(reject: Reject) -> _Tally:
@@ -370,27 +363,22 @@ def SplitTrainEval(
     )
 
 
-# 6. WriteSplit
+# 6. WriteSplit (example_io.WriteSplit)
 
 
-def _to_example(item: tuple[str, Document]) -> bytes:
+def _features(item: tuple[str, Document]) -> dict[str, str]:
+    """A document's example: the bytes features `text`, `doc_id` and
+    `source`, and `target` when the documents carry one (a `target_field`
+    was read)."""
     document_id, document = item
-    values = {
+    features = {
         "text": document.text,
         "doc_id": document_id,
         "source": document.source,
     }
     if document.target is not None:
-        values[TARGET_FEATURE] = document.target
-    feature = {
-        name: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[value.encode("utf-8")])
-        )
-        for name, value in values.items()
-    }
-    return tf.train.Example(
-        features=tf.train.Features(feature=feature)
-    ).SerializeToString()
+        features[TARGET_FEATURE] = document.target
+    return features
 
 
 def _written(item: tuple[str, Document], split_name: str) -> _Tally:
@@ -399,35 +387,7 @@ def _written(item: tuple[str, Document], split_name: str) -> _Tally:
     return _tally(f"written:{split_name}")
 
 
-@beam.ptransform_fn
-def WriteSplit(
-    split: beam.PCollection[tuple[str, Document]], split_name: str, uri: str
-) -> beam.PCollection[_Tally]:
-    """Writes one split as gzipped TFRecords of tf.Examples.
-
-    Each example has the bytes features `text`, `doc_id` and `source`, and
-    `target` when the documents carry one (a `target_field` was read).
-
-    Args:
-        split: the split's documents keyed by doc_id.
-        split_name: the split's name.
-        uri: the split's directory, `{examples.uri}/Split-{split_name}`.
-
-    Returns:
-        One tally per written document.
-    """
-    _ = (
-        split
-        | "ToExample" >> beam.Map(_to_example)
-        | "Write"
-        >> beam.io.WriteToTFRecord(
-            os.path.join(uri, _TFRECORD_PREFIX), file_name_suffix=".gz"
-        )
-    )
-    return split | "Tally" >> beam.Map(_written, split_name)
-
-
-# 7. WriteReport
+# 7. WriteReport (example_io.WriteReport, summing with _ReportFn)
 
 
 def _quote(examples: dict[str, list[Reject]], reject: Reject) -> None:
@@ -497,54 +457,29 @@ class _ReportFn(beam.CombineFn):
         }
 
 
-def _write_json(report: dict[str, Any], path: str) -> None:
-    data = json.dumps(report, indent=2).encode("utf-8")
-    files.write_atomically(path, data)
-
-
-@beam.ptransform_fn
-def WriteReport(
-    tallies: beam.PCollection[_Tally], header: dict[str, Any], path: str
-) -> beam.PCollection[None]:
-    """Sums the tallies and writes the report JSON atomically.
-
-    Args:
-        tallies: every count of every stage.
-        header: report fields known before the run (config, fingerprint).
-        path: the report file.
-
-    Returns:
-        One `None`, once the report is written.
-    """
-    return (
-        tallies
-        | "Sum" >> beam.CombineGlobally(_ReportFn(header))
-        | "Write" >> beam.Map(_write_json, path)
-    )
-
-
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(example_io.ExamplesExecutor):
     """Reads text files into train/eval tf.Examples and an ingest report.
 
-    See `TextExampleGen` for the parameters and outputs.
+    See `TextExampleGen` for the parameters and outputs. `Do` raises
+    `IngestError` if a pattern matches no file, or in strict mode on the
+    first record that cannot be read.
     """
 
-    def Do(
+    def plan(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
-    ) -> None:
-        """Runs the pipeline and records what it wrote.
+    ) -> example_io.ExamplesPlan:
+        """The stages from the files to the `train` and `eval` splits.
 
         Args:
             input_dict: unused; TextExampleGen has no inputs.
             output_dict: `examples`, one Examples artifact.
             exec_properties: the `TextExampleGenSpec` parameters.
 
-        Raises:
-            IngestError: if a pattern matches no file, or in strict mode on
-                the first record that cannot be read.
+        Returns:
+            The plan.
         """
         del input_dict
         examples = artifact_utils.get_single_instance(
@@ -569,85 +504,78 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "input_fingerprint": fingerprint,
             "config": config,
         }
-        report_path = os.path.join(examples.uri, REPORT_FILENAME)
-        examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
-        try:
-            self._run_pipeline(patterns, config, examples, header, report_path)
-        except IngestError:
-            raise
-        except Exception as e:
-            # A worker process's exception reaches here as text only.
-            found = _INGEST_ERROR_PATTERN.search(str(e))
-            if found is None:
-                raise
-            raise IngestError(found.group(1)) from e
-
-        examples_utils.set_payload_format(
-            examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+        return example_io.ExamplesPlan(
+            examples=examples,
+            splits=SPLITS,
+            stages=functools.partial(self._stages, patterns, config, examples),
+            summarize=beam.CombineGlobally(_ReportFn(header)),
+            report_filename=REPORT_FILENAME,
+            # Span 0, as file-based ExampleGens record without a {SPAN}
+            # pattern, so that span-aware resolvers accept the examples.
+            span=0,
         )
-        examples_utils.set_file_format(examples, _FILE_FORMAT)
-        # Span 0, as file-based ExampleGens record without a {SPAN} pattern,
-        # so that span-aware resolvers accept these examples.
-        examples.span = 0
-        if fingerprint:
-            examples.set_string_custom_property(
-                spec_lib.INPUT_FINGERPRINT_KEY, fingerprint
-            )
-        with FileSystems.open(report_path) as f:
-            report = json.load(f)
-        self._record_report(report, examples)
 
-    def _run_pipeline(
-        self,
+    def explain_failure(self, error: Exception) -> None:
+        """Raises the IngestError a worker process raised, as one."""
+        if isinstance(error, IngestError):
+            return
+        # A worker process's exception reaches here as text only.
+        found = _INGEST_ERROR_PATTERN.search(str(error))
+        if found is not None:
+            raise IngestError(found.group(1)) from error
+
+    @staticmethod
+    def _stages(
         patterns: list[str],
         config: dict[str, Any],
         examples: types.Artifact,
-        header: dict[str, Any],
-        report_path: str,
-    ) -> None:
-        with self._make_beam_pipeline() as pipeline:
-            paths = pipeline | "MatchFiles" >> MatchFiles(patterns)
-            documents, read_skips = paths | "ReadRecords" >> ReadRecords(
-                config["input_format"],
-                config["text_field"],
-                config["text_unit"],
-                config["strict"],
-                config["target_field"],
+        pipeline: beam.Pipeline,
+    ) -> list[beam.PCollection[_Tally]]:
+        """Adds the stages to the pipeline; returns their tallies."""
+        paths = pipeline | "MatchFiles" >> MatchFiles(patterns)
+        documents, read_skips = paths | "ReadRecords" >> ReadRecords(
+            config["input_format"],
+            config["text_field"],
+            config["text_unit"],
+            config["strict"],
+            config["target_field"],
+        )
+        keyed, filter_skips = documents | "Normalize" >> Normalize(
+            config["min_chars"], config["max_chars"]
+        )
+        unique, duplicates = keyed | "Deduplicate" >> Deduplicate()
+        splits = unique | "SplitTrainEval" >> SplitTrainEval(
+            config["eval_fraction"]
+        )
+        written = [
+            split
+            | f"WriteSplit[{name}]"
+            >> example_io.WriteSplit(
+                name,
+                artifact_utils.get_split_uri([examples], name),
+                _features,
+                _written,
             )
-            keyed, filter_skips = documents | "Normalize" >> Normalize(
-                config["min_chars"], config["max_chars"]
-            )
-            unique, duplicates = keyed | "Deduplicate" >> Deduplicate()
-            splits = unique | "SplitTrainEval" >> SplitTrainEval(
-                config["eval_fraction"]
-            )
-            written = [
-                split
-                | f"WriteSplit[{name}]"
-                >> WriteSplit(
-                    name, artifact_utils.get_split_uri([examples], name)
-                )
-                for name, split in zip(SPLITS, splits, strict=True)
-            ]
-            tallies = [
-                paths | "TallyFiles" >> beam.Map(lambda _: _tally("files")),
-                documents | "TallyRead" >> beam.Map(lambda _: _tally("read")),
-                read_skips,
-                filter_skips,
-                duplicates,
-                *written,
-            ]
-            _ = (
-                tallies
-                | "FlattenTallies" >> beam.Flatten()
-                | "WriteReport" >> WriteReport(header, report_path)
-            )
+            for name, split in zip(SPLITS, splits, strict=True)
+        ]
+        return [
+            paths | "TallyFiles" >> beam.Map(lambda _: _tally("files")),
+            documents | "TallyRead" >> beam.Map(lambda _: _tally("read")),
+            read_skips,
+            filter_skips,
+            duplicates,
+            *written,
+        ]
 
-    @staticmethod
-    def _record_report(
-        report: dict[str, Any], examples: types.Artifact
+    def record_report(
+        self, report: dict[str, Any], examples: types.Artifact
     ) -> None:
-        """Logs the report's summary and copies its totals to properties."""
+        """Logs the report's summary and copies its totals (and the input
+        fingerprint) to properties."""
+        if report["input_fingerprint"]:
+            examples.set_string_custom_property(
+                spec_lib.INPUT_FINGERPRINT_KEY, report["input_fingerprint"]
+            )
         written = report["written"]
         skipped = {r: n for r, n in report["skipped"].items() if n}
         logger.info(

@@ -1,4 +1,4 @@
-"""File matching, input fingerprints and atomic writes on any filesystem.
+"""File matching and input fingerprints on any filesystem.
 
 Every function goes through Beam's `FileSystems`, so local paths and
 `gs://` URIs behave the same way.
@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Sequence
 
-from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from textmill.components.text_example_gen.ingest_error import IngestError
@@ -74,22 +74,3 @@ def input_fingerprint(patterns: Sequence[str]) -> str:
     digest = hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()
     total_bytes = sum(metadata.size_in_bytes for metadata in files)
     return f"files:{len(files)},bytes:{total_bytes},sha256:{digest}"
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Writes bytes to a file so that readers never see a partial file.
-
-    The bytes go to a temporary name beside `path`, which is then renamed.
-
-    Args:
-        path: the destination file, local or `gs://`.
-        data: the file content.
-    """
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    with FileSystems.create(
-        temp_path, compression_type=CompressionTypes.UNCOMPRESSED
-    ) as f:
-        f.write(data)
-    # A local rename replaces `path` atomically; on GCS it is copy + delete,
-    # and the copy replaces the object in one step.
-    FileSystems.rename([temp_path], [path])

@@ -16,6 +16,7 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.bert_nsp.export import MODEL_INPUTS, export_next_sentence
@@ -24,7 +25,6 @@ from textmill.families.bert_nsp.transform import (  # noqa: F401  (Transform)
     VOCAB_ASSET,
     preprocessing_fn,
 )
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.trainer.data import transformed_batches
 from textmill.trainer.models.bert.bert_backbone import BertBackbone

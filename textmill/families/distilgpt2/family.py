@@ -19,13 +19,13 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.distilgpt2.export import (
     CausalLMServing,
     export_causal_lm,
 )
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import preset_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import (

@@ -20,10 +20,10 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.longformer.export import export_masked_lm
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, token_nll
 from textmill.tokenization.bpe_files import BpeFiles

@@ -29,6 +29,7 @@ from textmill.components.model_validator.gate import (
     metric_value,
     samples,
 )
+from textmill.config import PipelineConfig
 from textmill.families.distilgpt2.family import CausalLMFamily, gpt2_preset
 from textmill.families.summarization.export import (
     SUMMARIZE,
@@ -41,7 +42,6 @@ from textmill.families.summarization.transform import (  # noqa: F401  (Transfor
     TOKEN_IDS_FEATURE,
     preprocessing_fn,
 )
-from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
 from textmill.trainer.data import prompted_lm_dataset

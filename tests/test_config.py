@@ -1,6 +1,6 @@
 import pytest
 
-from textmill.pipelines.config import (
+from textmill.config import (
     ConfigError,
     PipelineConfig,
     config_from_dict,

@@ -1,8 +1,10 @@
-"""Typed, frozen pipeline configuration, loadable from YAML.
+"""Typed, frozen configuration, loadable from YAML.
 
-Every knob a user may turn lives here, grouped by pipeline stage. Components
-receive plain values taken from these dataclasses; nothing downstream parses
-configuration again.
+Every knob a user may turn lives here, grouped by pipeline stage, with its
+default: this module is the one source of defaults for the pipeline, the
+components and the trainer, which all import it and none of which it
+imports. Components receive plain values taken from these dataclasses;
+nothing downstream parses configuration again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from textmill.families import FAMILIES
+if typing.TYPE_CHECKING:
+    from textmill.families import Family
 
 
 class ConfigError(ValueError):
@@ -240,7 +243,7 @@ class PipelineConfig:
     """One pipeline: a model family, its data, and where things go.
 
     Args:
-        family: model family, one of FAMILIES.
+        family: model family, one of `textmill.families.FAMILIES`.
         work_dir: pipeline root, metadata and summary live here.
         serving_dir: models are pushed to serving_dir/model_name/VERSION/;
             "" means `work_dir/serving`.
@@ -279,15 +282,16 @@ class PipelineConfig:
 
     def validate(self) -> PipelineConfig:
         """Checks every field; returns self so calls can chain."""
-        _check_choice("family", self.family, tuple(FAMILIES))
-        if self.ingest.target_field and not FAMILIES[self.family].target_field:
+        families = _families()
+        _check_choice("family", self.family, tuple(families))
+        if self.ingest.target_field and not families[self.family].target_field:
             raise ConfigError(
                 f"ingest.target_field={self.ingest.target_field!r}: family "
                 f"{self.family!r} reads text alone; leave target_field empty "
                 "or choose a family that learns (text, target) pairs, such "
                 "as summarization."
             )
-        presets = FAMILIES[self.family].presets
+        presets = families[self.family].presets
         if self.train.preset not in presets:
             raise ConfigError(
                 f"train.preset={self.train.preset!r} is not a preset of "
@@ -318,12 +322,22 @@ class PipelineConfig:
     @property
     def target_field(self) -> str:
         """The target field TextExampleGen reads ("" for none)."""
-        if not FAMILIES[self.family].target_field:
+        family = _families()[self.family]
+        if not family.target_field:
             return ""
-        return self.ingest.target_field or FAMILIES[self.family].target_field
+        return self.ingest.target_field or family.target_field
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _families() -> dict[str, Family]:
+    """The family registry, imported when a config is checked, so that this
+    module stays below every package that may import it (the registry's
+    families themselves take a PipelineConfig)."""
+    from textmill.families import FAMILIES
+
+    return FAMILIES
 
 
 def default_pipeline_name(family: str) -> str:
