@@ -33,6 +33,8 @@ TEXT_FEATURE = "text"
 TARGET_FEATURE = "target"
 # A stable id of the document an example came from.
 DOC_ID_FEATURE = "doc_id"
+# The file a document was read from.
+SOURCE_FEATURE = "source"
 SENTENCE_A_FEATURE = "sentence_a"
 SENTENCE_B_FEATURE = "sentence_b"
 # 1 when `sentence_b` follows `sentence_a` in its document, else 0.

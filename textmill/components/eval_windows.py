@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 from tfx.types import artifact_utils
 
-from textmill.trainer.data import TOKEN_IDS_FEATURE, pack_documents
+from textmill.features import INPUT_IDS_FEATURE, TOKEN_IDS_FEATURE
+from textmill.trainer.data import pack_documents
 
 
 def split_files(examples, split: str) -> list[str]:
@@ -47,7 +48,7 @@ def load_eval_windows(
     Raises:
         ValueError: the eval split is too small for a single window.
     """
-    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
+    spec = {INPUT_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
     documents = (
         tf.data.TFRecordDataset(
             split_files(examples, "eval"), compression_type="GZIP"
@@ -56,12 +57,12 @@ def load_eval_windows(
         .map(lambda x: tf.io.parse_example(x, spec))
         .map(
             lambda f: tf.cast(
-                tf.RaggedTensor.from_sparse(f[TOKEN_IDS_FEATURE]), tf.int32
+                tf.RaggedTensor.from_sparse(f[INPUT_IDS_FEATURE]), tf.int32
             )
         )
     )
     windows = pack_documents(documents, sequence_length, bos_id).map(
-        lambda x, y: tf.concat([x["token_ids"][:1], y], axis=0)
+        lambda x, y: tf.concat([x[TOKEN_IDS_FEATURE][:1], y], axis=0)
     )
     if max_windows:
         windows = windows.take(max_windows)

@@ -15,6 +15,15 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from textmill.features import (
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    MODEL_NAME_KEY,
+    PUSHED_MODEL_KEY,
+    SERVING_DIR_KEY,
+    TFLITE_MODEL_KEY,
+)
+
 TFLITE_SUBDIR = "tflite"
 # Which Model artifact a version came from, so pushing it twice is a no-op.
 PUSH_RECORD = os.path.join("assets.extra", "textmill_push.json")
@@ -119,12 +128,14 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        model = artifact_utils.get_single_instance(input_dict["model"])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         blessing = artifact_utils.get_single_instance(
-            input_dict["model_blessing"]
+            input_dict[MODEL_BLESSING_KEY]
         )
-        tflite = input_dict.get("tflite_model") or []
-        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        tflite = input_dict.get(TFLITE_MODEL_KEY) or []
+        pushed = artifact_utils.get_single_instance(
+            output_dict[PUSHED_MODEL_KEY]
+        )
 
         if blessing.get_int_custom_property("blessed") != 1:
             reason = blessing.get_string_custom_property("reason")
@@ -139,7 +150,7 @@ class Executor(base_executor.BaseExecutor):
             return
 
         model_root = os.path.join(
-            exec_properties["serving_dir"], exec_properties["model_name"]
+            exec_properties[SERVING_DIR_KEY], exec_properties[MODEL_NAME_KEY]
         )
         tf.io.gfile.makedirs(model_root)
         final = serving_version_of(model_root, model.uri)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textmill.families.bert_nsp.transform import (
+from textmill.features import (
     PADDING_MASK_FEATURE,
     SEGMENT_IDS_FEATURE,
     SENTENCE_A_FEATURE,

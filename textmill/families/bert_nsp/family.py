@@ -21,10 +21,10 @@ from textmill.components.model_validator.gate import (
 from textmill.families import preset_config
 from textmill.families.bert_nsp.export import MODEL_INPUTS, export_next_sentence
 from textmill.families.bert_nsp.transform import (  # noqa: F401  (Transform)
-    IS_NEXT_FEATURE,
     VOCAB_ASSET,
     preprocessing_fn,
 )
+from textmill.features import IS_NEXT_FEATURE
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import write_model_metadata

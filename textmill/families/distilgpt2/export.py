@@ -32,11 +32,15 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.features import (
+    INPUT_IDS_FEATURE,
+    PADDING_MASK_FEATURE,
+    TEXT_FEATURE,
+    TOKEN_IDS_FEATURE,
+)
 from textmill.serving.model_formats import network_tokenizer_dir
 from textmill.serving.sampling import CausalLMGenerator
-from textmill.serving.sampling.generation_signatures import (
-    GenerationSignatures,
-)
+from textmill.serving.sampling.generation_signatures import GenerationSignatures
 from textmill.serving.sampling.token_id_generation import (
     GENERATE_IDS,
     generate_token_ids,
@@ -51,12 +55,7 @@ from textmill.serving.signatures import (
 )
 from textmill.tokenization.bpe_files import MERGES_FILENAME, VOCAB_FILENAME
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.byte_bpe_text import (
-    MERGES_ASSET,
-    TEXT_FEATURE,
-    TOKEN_IDS_FEATURE,
-    VOCAB_ASSET,
-)
+from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
 
 
 class CausalLMServing:
@@ -103,7 +102,7 @@ class CausalLMServing:
         """Raw strings [batch] -> ragged int32 ids [batch, None]."""
         if self.text_spec.shape == [1]:
             text = text[:, tf.newaxis]  # [batch] -> [batch, 1]
-        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
+        ids = self.tft_layer({TEXT_FEATURE: text})[INPUT_IDS_FEATURE]
         if isinstance(ids, tf.sparse.SparseTensor):
             ids = tf.RaggedTensor.from_sparse(ids)
         return tf.cast(ids, tf.int32)
@@ -123,7 +122,9 @@ class CausalLMServing:
         ids = self._with_bos(self.token_ids(text), self.sequence_length - 1)
         token_ids = ids.to_tensor(0)  # [batch, length]
         mask = tf.sequence_mask(ids.row_lengths(), tf.shape(token_ids)[1])
-        logits = self.model({"token_ids": token_ids, "padding_mask": mask})
+        logits = self.model(
+            {TOKEN_IDS_FEATURE: token_ids, PADDING_MASK_FEATURE: mask}
+        )
         logits = tf.cast(logits, tf.float32)  # [batch, length, vocab]
         log_probs = tf.nn.log_softmax(logits[:, :-1])
         targets = token_ids[:, 1:]
@@ -185,14 +186,16 @@ class CausalLMServing:
     def token_ids_specs(self) -> list[tf.TensorSpec]:
         """The input of `logits_from_ids`: one window of token ids."""
         return [
-            tf.TensorSpec([1, self.sequence_length], tf.int32, name="token_ids")
+            tf.TensorSpec(
+                [1, self.sequence_length], tf.int32, name=TOKEN_IDS_FEATURE
+            )
         ]
 
     def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
         logits = self.model(
             {
-                "token_ids": token_ids,
-                "padding_mask": tf.ones_like(token_ids, tf.bool),
+                TOKEN_IDS_FEATURE: token_ids,
+                PADDING_MASK_FEATURE: tf.ones_like(token_ids, tf.bool),
             }
         )
         return {"logits": tf.cast(logits, tf.float32)}

@@ -22,26 +22,17 @@ from textmill.families.distilgpt2.export import (
     CausalLMServing,
     export_causal_lm,
 )
+from textmill.features import INPUT_IDS_FEATURE
 from textmill.pipelines.config import PipelineConfig
-from textmill.serving.model_formats import (
-    network_model_path,
-    preset_model_path,
-)
+from textmill.serving.model_formats import network_model_path, preset_model_path
 from textmill.serving.model_metadata import (
     read_model_metadata,
     write_model_metadata,
 )
-from textmill.serving.saved_model_scoring import (
-    SavedModelLogits,
-    windows_nll,
-)
+from textmill.serving.saved_model_scoring import SavedModelLogits, windows_nll
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
-from textmill.trainer.data import (
-    TOKEN_IDS_FEATURE,
-    DatasetFactory,
-    causal_lm_dataset,
-)
+from textmill.trainer.data import DatasetFactory, causal_lm_dataset
 from textmill.trainer.models.gpt2 import (
     GPT2_PRESETS,
     build_gpt2_causal_lm,
@@ -192,7 +183,7 @@ def baseline(model_dir: str, examples, max_batches: int) -> dict:
         token_counts(
             examples,
             metadata["vocabulary_size"],
-            TOKEN_IDS_FEATURE,
+            INPUT_IDS_FEATURE,
             per_record=(eos_id,),
         )
     )

@@ -24,14 +24,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textmill.serving.signatures import LOGITS_FROM_IDS
-from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.byte_bpe_text import (
-    MERGES_ASSET,
+from textmill.features import (
+    INPUT_IDS_FEATURE,
+    PADDING_MASK_FEATURE,
     TEXT_FEATURE,
     TOKEN_IDS_FEATURE,
-    VOCAB_ASSET,
 )
+from textmill.serving.signatures import LOGITS_FROM_IDS
+from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
+from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
 
 MASK_TEXT = "<mask>"
 FILL_MASK = "fill_mask"
@@ -75,7 +76,7 @@ class MaskedLMServing:
     def _tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         if self.text_spec.shape == [1]:
             text = text[:, tf.newaxis]  # [n] -> [n, 1]
-        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
+        ids = self.tft_layer({TEXT_FEATURE: text})[INPUT_IDS_FEATURE]
         if isinstance(ids, tf.sparse.SparseTensor):
             ids = tf.RaggedTensor.from_sparse(ids)
         return tf.cast(ids, tf.int32)
@@ -119,8 +120,8 @@ class MaskedLMServing:
         ).to_tensor(0)
         logits = self.model(
             {
-                "token_ids": token_ids,
-                "padding_mask": padding_mask,
+                TOKEN_IDS_FEATURE: token_ids,
+                PADDING_MASK_FEATURE: padding_mask,
                 "mask_positions": positions,
             }
         )
@@ -147,7 +148,7 @@ class MaskedLMServing:
             axis=1,
         )
         hidden = self.model.backbone(
-            {"token_ids": token_ids, "padding_mask": padding_mask}
+            {TOKEN_IDS_FEATURE: token_ids, PADDING_MASK_FEATURE: padding_mask}
         )
         return {"embedding": tf.cast(hidden[:, 0], tf.float32)}
 
@@ -160,8 +161,8 @@ def logits_from_ids(model, token_ids, padding_mask) -> dict:
     positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis, :]
     logits = model(
         {
-            "token_ids": token_ids,
-            "padding_mask": padding_mask,
+            TOKEN_IDS_FEATURE: token_ids,
+            PADDING_MASK_FEATURE: padding_mask,
             "mask_positions": positions,
         }
     )
@@ -170,8 +171,10 @@ def logits_from_ids(model, token_ids, padding_mask) -> dict:
 
 def _ids_spec(sequence_length: int) -> list[tf.TensorSpec]:
     return [
-        tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids"),
-        tf.TensorSpec([1, sequence_length], tf.int32, name="padding_mask"),
+        tf.TensorSpec([1, sequence_length], tf.int32, name=TOKEN_IDS_FEATURE),
+        tf.TensorSpec(
+            [1, sequence_length], tf.int32, name=PADDING_MASK_FEATURE
+        ),
     ]
 
 
@@ -214,7 +217,7 @@ def export_masked_lm(
         special_ids: ids of `bos`, `pad`, `eos` and `mask`.
     """
     serving = MaskedLMServing(model, tft_output, sequence_length, special_ids)
-    text = [tf.TensorSpec([None], tf.string, name="text")]
+    text = [tf.TensorSpec([None], tf.string, name=TEXT_FEATURE)]
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(serving.tft_layer)

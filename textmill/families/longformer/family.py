@@ -23,6 +23,7 @@ from textmill.components.model_validator.gate import (
 )
 from textmill.families import preset_config
 from textmill.families.longformer.export import export_masked_lm
+from textmill.features import INPUT_IDS_FEATURE
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_formats import network_model_path
 from textmill.serving.model_metadata import (
@@ -32,7 +33,7 @@ from textmill.serving.model_metadata import (
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer import training
-from textmill.trainer.data import TOKEN_IDS_FEATURE, documents_as_ragged
+from textmill.trainer.data import documents_as_ragged
 from textmill.trainer.models.longformer import (
     LongformerBackbone,
     LongformerMaskedLM,
@@ -204,7 +205,7 @@ def _eval_windows(model_dir: str, examples, count: int):
     """Eval windows as the Trainer makes them, masked with a fixed seed."""
     metadata = read_model_metadata(model_dir)
     ids = metadata["special_ids"]
-    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
+    spec = {INPUT_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
     documents = (
         tf.data.TFRecordDataset(
             split_files(examples, "eval"), compression_type="GZIP"
@@ -275,7 +276,7 @@ def baseline(model_dir: str, examples, max_batches: int) -> dict:
     windows `evaluate` scores."""
     metadata = read_model_metadata(model_dir)
     counts = token_counts(
-        examples, metadata["vocabulary_size"], TOKEN_IDS_FEATURE
+        examples, metadata["vocabulary_size"], INPUT_IDS_FEATURE
     )
     log_probs = unigram_log_probs(counts)
     top = int(np.argmax(counts))

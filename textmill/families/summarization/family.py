@@ -35,11 +35,13 @@ from textmill.families.summarization.export import (
     SummarizationServing,
 )
 from textmill.families.summarization.transform import (  # noqa: F401  (Transform's entry)
-    DOCUMENT_TEXT_FEATURE,
+    preprocessing_fn,
+)
+from textmill.features import (
+    DOCUMENT_FEATURE,
+    INPUT_IDS_FEATURE,
     LOSS_MASK_FEATURE,
     REFERENCE_FEATURE,
-    TOKEN_IDS_FEATURE,
-    preprocessing_fn,
 )
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
@@ -95,9 +97,9 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
         ValueError: the eval split holds no example.
     """
     spec = {
-        TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64),
+        INPUT_IDS_FEATURE: tf.io.VarLenFeature(tf.int64),
         LOSS_MASK_FEATURE: tf.io.VarLenFeature(tf.int64),
-        DOCUMENT_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+        DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
         REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
     }
     records = tf.data.TFRecordDataset(
@@ -108,13 +110,13 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
         features = tf.io.parse_single_example(record, spec)
         rows.append(
             EvalExample(
-                input_ids=tf.sparse.to_dense(features[TOKEN_IDS_FEATURE])
+                input_ids=tf.sparse.to_dense(features[INPUT_IDS_FEATURE])
                 .numpy()
                 .astype(np.int32),
                 loss_mask=tf.sparse.to_dense(features[LOSS_MASK_FEATURE])
                 .numpy()
                 .astype(np.int32),
-                document=features[DOCUMENT_TEXT_FEATURE].numpy().decode(),
+                document=features[DOCUMENT_FEATURE].numpy().decode(),
                 reference=features[REFERENCE_FEATURE].numpy().decode(),
             )
         )
@@ -265,7 +267,7 @@ def baseline(model_dir: str, examples, max_batches: int) -> dict:
         token_counts(
             examples,
             metadata["vocabulary_size"],
-            TOKEN_IDS_FEATURE,
+            INPUT_IDS_FEATURE,
             mask_feature=LOSS_MASK_FEATURE,
         )
     )
