@@ -30,10 +30,7 @@ from textmill.components.model_validator.gate import (
     samples,
 )
 from textmill.families.distilgpt2 import family as distilgpt2
-from textmill.families.summarization.export import (
-    SUMMARIZE,
-    SummarizationServing,
-)
+from textmill.families.summarization.export import SummarizationServing
 from textmill.families.summarization.transform import (  # noqa: F401  (Transform's entry)
     preprocessing_fn,
 )
@@ -46,6 +43,7 @@ from textmill.features import (
 from textmill.pipelines.config import PipelineConfig
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
+from textmill.serving.signatures import SUMMARIZE
 from textmill.trainer.data import prompted_lm_dataset
 from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
