@@ -15,14 +15,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from textmill.features import (
-    MODEL_BLESSING_KEY,
-    MODEL_KEY,
-    MODEL_NAME_KEY,
-    PUSHED_MODEL_KEY,
-    SERVING_DIR_KEY,
-    TFLITE_MODEL_KEY,
-)
+from textmill import features
 
 TFLITE_SUBDIR = "tflite"
 # Which Model artifact a version came from, so pushing it twice is a no-op.
@@ -128,13 +121,15 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
-        blessing = artifact_utils.get_single_instance(
-            input_dict[MODEL_BLESSING_KEY]
+        model = artifact_utils.get_single_instance(
+            input_dict[features.MODEL_KEY]
         )
-        tflite = input_dict.get(TFLITE_MODEL_KEY) or []
+        blessing = artifact_utils.get_single_instance(
+            input_dict[features.MODEL_BLESSING_KEY]
+        )
+        tflite = input_dict.get(features.TFLITE_MODEL_KEY) or []
         pushed = artifact_utils.get_single_instance(
-            output_dict[PUSHED_MODEL_KEY]
+            output_dict[features.PUSHED_MODEL_KEY]
         )
 
         if blessing.get_int_custom_property("blessed") != 1:
@@ -150,7 +145,8 @@ class Executor(base_executor.BaseExecutor):
             return
 
         model_root = os.path.join(
-            exec_properties[SERVING_DIR_KEY], exec_properties[MODEL_NAME_KEY]
+            exec_properties[features.SERVING_DIR_KEY],
+            exec_properties[features.MODEL_NAME_KEY],
         )
         tf.io.gfile.makedirs(model_root)
         final = serving_version_of(model_root, model.uri)
