@@ -9,10 +9,10 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from textmill.corpus.default_corpus import write_summary_corpus
-from textmill.families.summarization.export import SUMMARIZE
 from textmill.families.summarization.family import ROUGE_TYPES
 from textmill.families.summarization.transform import summarization_prompt
 from textmill.pipelines.local import run_local
+from textmill.serving.signatures import SUMMARIZE
 
 from .smoke_config import (
     assert_refused_by_baseline,

@@ -14,11 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tfx.types import artifact_utils
 
-from textmill.trainer.data import (
-    TOKEN_IDS_FEATURE,
-    documents_as_ragged,
-    pack_documents,
-)
+from textmill.features import INPUT_IDS_FEATURE, TOKEN_IDS_FEATURE
+from textmill.trainer.data import documents_as_ragged, pack_documents
 
 
 def split_files(examples, split: str) -> list[str]:
@@ -68,7 +65,7 @@ def split_features(
 def eval_documents(examples) -> tf.data.Dataset:
     """Batches of the eval split's token ids, RaggedTensors [batch, None]
     (int32)."""
-    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
+    spec = {INPUT_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
     return split_features(examples, "eval", spec).map(documents_as_ragged)
 
 
@@ -91,7 +88,7 @@ def load_eval_windows(
     """
     windows = pack_documents(
         eval_documents(examples), sequence_length, bos_id
-    ).map(lambda x, y: tf.concat([x["token_ids"][:1], y], axis=0))
+    ).map(lambda x, y: tf.concat([x[TOKEN_IDS_FEATURE][:1], y], axis=0))
     if max_windows:
         windows = windows.take(max_windows)
     rows = [w.numpy() for w in windows]

@@ -24,6 +24,18 @@ from textmill.components.text_example_gen import TextExampleGen
 from textmill.components.tflite_export import TFLiteExport
 from textmill.config import PipelineConfig
 from textmill.families import get_family
+from textmill.features import (
+    ANOMALIES_KEY,
+    BLESSING_KEY,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    SCHEMA_KEY,
+    SENTENCE_PAIRS_KEY,
+    STATISTICS_KEY,
+    TFLITE_MODEL_KEY,
+    TRANSFORM_GRAPH_KEY,
+    TRANSFORMED_EXAMPLES_KEY,
+)
 
 RUN_FN = "textmill.trainer.run_fn.run_fn"
 
@@ -131,7 +143,7 @@ def create_pipeline(
         eval_fraction=ingest.eval_fraction,
         strict=ingest.strict,
     )
-    examples = example_gen.outputs["examples"]
+    examples = example_gen.outputs[EXAMPLES_KEY]
     data_steps = [example_gen]
     if family.sentence_pairs:
         # Pairs are what Transform and the Trainer read, so they are what
@@ -142,23 +154,23 @@ def create_pipeline(
             seed=config.train.seed,
         )
         data_steps.append(pairs)
-        examples = pairs.outputs["sentence_pairs"]
+        examples = pairs.outputs[SENTENCE_PAIRS_KEY]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"],
+        statistics=statistics_gen.outputs[STATISTICS_KEY],
         infer_feature_shape=True,
     )
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"],
+        statistics=statistics_gen.outputs[STATISTICS_KEY],
+        schema=schema_gen.outputs[SCHEMA_KEY],
     )
     data_gate = DataGate(
-        statistics=statistics_gen.outputs["statistics"],
-        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs[STATISTICS_KEY],
+        anomalies=example_validator.outputs[ANOMALIES_KEY],
     )
     transform = tfx.components.Transform(
         examples=examples,
-        schema=schema_gen.outputs["schema"],
+        schema=schema_gen.outputs[SCHEMA_KEY],
         preprocessing_fn=family.preprocessing_fn,
         splits_config=tfx.proto.SplitsConfig(
             analyze=["train"], transform=["train", "eval"]
@@ -166,13 +178,13 @@ def create_pipeline(
         custom_config=family.load().transform_config(config),
     )
     transform.add_upstream_node(data_gate)
-    transformed = transform.outputs["transformed_examples"]
+    transformed = transform.outputs[TRANSFORMED_EXAMPLES_KEY]
 
     trainer = overrides.trainer_class(
         run_fn=RUN_FN,
         examples=transformed,
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        transform_graph=transform.outputs[TRANSFORM_GRAPH_KEY],
+        schema=schema_gen.outputs[SCHEMA_KEY],
         train_args=tfx.proto.TrainArgs(num_steps=config.train.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.train.eval_steps),
         custom_config={
@@ -195,8 +207,8 @@ def create_pipeline(
     ).with_id("latest_blessed_model_resolver")
     validator = ModelValidator(
         examples=transformed,
-        model=trainer.outputs["model"],
-        baseline_model=latest_blessed.outputs["model"],
+        model=trainer.outputs[MODEL_KEY],
+        baseline_model=latest_blessed.outputs[MODEL_KEY],
         max_perplexity=config.validation.max_perplexity,
         min_accuracy=config.validation.min_accuracy,
         min_rouge_l=config.validation.min_rouge_l,
@@ -208,15 +220,15 @@ def create_pipeline(
         confidence=config.validation.confidence,
     )
     tflite = TFLiteExport(
-        model=trainer.outputs["model"],
+        model=trainer.outputs[MODEL_KEY],
         examples=transformed,
         variants=config.export.tflite_variants,
         parity_windows=config.export.parity_windows,
     )
     pusher = ServingPusher(
-        model=trainer.outputs["model"],
-        model_blessing=validator.outputs["blessing"],
-        tflite_model=tflite.outputs["tflite_model"],
+        model=trainer.outputs[MODEL_KEY],
+        model_blessing=validator.outputs[BLESSING_KEY],
+        tflite_model=tflite.outputs[TFLITE_MODEL_KEY],
         serving_dir=config.serving_dir,
         model_name=config.model_name,
     )
@@ -233,7 +245,7 @@ def create_pipeline(
         tflite,
         pusher,
     ] + [
-        deploy(trainer.outputs["model"], validator.outputs["blessing"])
+        deploy(trainer.outputs[MODEL_KEY], validator.outputs[BLESSING_KEY])
         for deploy in overrides.deployers
     ]
     _bind_runtime_parameters(components, overrides.runtime_parameters)

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 
 from textmill.serving import generate_contract
 from textmill.serving.serving_error import ServingError
+from textmill.serving.signatures import GENERATE
 
 _MAX_ANSWER_BYTES = 256 * 2**20
 
@@ -226,7 +227,7 @@ class ServingClient:
         prompts: list[str],
         max_new_tokens: int = 32,
         *,
-        signature_name: str = generate_contract.GENERATE_SIGNATURE,
+        signature_name: str = GENERATE,
         **settings,
     ) -> list[str]:
         """Continues each prompt through the model's `generate` signature.

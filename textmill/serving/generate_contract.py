@@ -20,7 +20,6 @@ from __future__ import annotations
 # The `Server` header of textmill's model server: a client seeing it knows
 # the `:generate` route exists (TF Serving answers it with 400).
 SERVER_SOFTWARE = "textmill-model-server"
-GENERATE_SIGNATURE = "generate"
 PROMPTS_KEY = "prompts"
 COMPLETIONS_KEY = "completions"
 SIGNATURE_NAME_KEY = "signature_name"

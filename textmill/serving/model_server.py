@@ -42,10 +42,10 @@ from textmill.serving.model_repository import ModelRepository
 from textmill.serving.request_limits import RequestLimits
 from textmill.serving.servable import Servable
 from textmill.serving.serving_error import ServingError
+from textmill.serving.signatures import GENERATE, SERVING_DEFAULT
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SIGNATURE = "serving_default"
 _VERSION = r"(?:/versions/(\d+)|/labels/([^/:]+))?"
 _POST_ROUTE = re.compile(
     rf"/v1/models/([^/:]+){_VERSION}:(predict|generate|classify|regress)",
@@ -499,7 +499,7 @@ class ModelServer:
         return name
 
     def _predict(self, servable: Servable, body: dict):
-        signature_name = self._signature_name(body, DEFAULT_SIGNATURE)
+        signature_name = self._signature_name(body, SERVING_DEFAULT)
         signature = servable.signature(signature_name)
         inputs, row_format = rest_codec.decode_predict_request(
             body, signature, signature_name, self.max_batch_size
@@ -515,9 +515,7 @@ class ModelServer:
         )
 
     def _generate(self, servable: Servable, body: dict):
-        signature_name = self._signature_name(
-            body, generate_contract.GENERATE_SIGNATURE
-        )
+        signature_name = self._signature_name(body, GENERATE)
         signature = servable.signature(signature_name)
         try:
             prompt, completion = generate_contract.generate_io_names(

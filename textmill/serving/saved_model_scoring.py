@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the tokenizer ops models use
 
+from textmill.features import TOKEN_IDS_FEATURE
 from textmill.serving.signatures import LOGITS_FROM_IDS
 
 
@@ -77,7 +78,7 @@ def windows_nll(logits_fn, windows: np.ndarray) -> np.ndarray:
     """
     return np.stack(
         [
-            window_nll(logits_fn({"token_ids": w[np.newaxis, :-1]})[0], w)
+            window_nll(logits_fn({TOKEN_IDS_FEATURE: w[np.newaxis, :-1]})[0], w)
             for w in windows
         ]
     )

@@ -18,6 +18,7 @@ from tensorflow_serving.apis import (
 )
 
 from textmill.serving.serving_error import ServingError
+from textmill.serving.signatures import SERVING_DEFAULT
 
 SAVED_MODEL_PB = "saved_model.pb"
 # TF Serving's warm-up file: a TFRecord of PredictionLog protos, replayed
@@ -166,7 +167,7 @@ class Servable:
                     record.numpy()
                 )
                 request = log.predict_log.request
-                name = request.model_spec.signature_name or "serving_default"
+                name = request.model_spec.signature_name or SERVING_DEFAULT
                 if name not in self._functions:
                     raise ValueError(
                         f"{WARMUP_FILE} calls signature '{name}', which "

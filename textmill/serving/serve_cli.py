@@ -9,9 +9,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-from textmill.serving.generate_contract import GENERATE_SIGNATURE
 from textmill.serving.request_limits import RequestLimits
 from textmill.serving.serving_error import ServingError
+from textmill.serving.signatures import GENERATE
 
 
 def _setting(text: str) -> tuple[str, object]:
@@ -149,7 +149,7 @@ def register(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
         "--version", type=int, help="model version (default: the newest)"
     )
     generate.add_argument("--max-new-tokens", type=int, default=32)
-    generate.add_argument("--signature-name", default=GENERATE_SIGNATURE)
+    generate.add_argument("--signature-name", default=GENERATE)
     generate.add_argument(
         "--setting",
         action="append",

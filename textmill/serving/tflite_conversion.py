@@ -11,8 +11,7 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
-from textmill.serving.sampling.token_id_generation import GENERATE_IDS
-from textmill.serving.signatures import LOGITS_FROM_IDS
+from textmill.serving.signatures import GENERATE_IDS, LOGITS_FROM_IDS
 
 VARIANTS = ("float32", "int8", "float16")
 

@@ -16,10 +16,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from textmill.serving.sampling.token_id_generation import (
-    GENERATE_IDS,
-    NO_TOKEN,
-)
+from textmill.serving.sampling.token_id_generation import NO_TOKEN
+from textmill.serving.signatures import GENERATE_IDS
 from textmill.serving.tflite_conversion import convert_generation_to_tflite
 from textmill.tokenization.bpe_files import MERGES_FILENAME, VOCAB_FILENAME
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer

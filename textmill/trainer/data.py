@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 from tfx_bsl.public import tfxio
 
-TOKEN_IDS_FEATURE = "input_ids"
-LOSS_MASK_FEATURE = "loss_mask"
+from textmill.features import INPUT_IDS_FEATURE, LOSS_MASK_FEATURE
 
 DatasetFactory = Callable[..., tf.data.Dataset]
 
 
 def documents_as_ragged(
-    features: dict, name: str = TOKEN_IDS_FEATURE
+    features: dict, name: str = INPUT_IDS_FEATURE
 ) -> tf.RaggedTensor:
     """A VarLen int feature of the batch (the token ids by default) as a
     RaggedTensor [batch, None] (int32)."""

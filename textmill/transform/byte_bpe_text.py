@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.features import INPUT_IDS_FEATURE, TEXT_FEATURE
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.transform.bpe_analyzer import (
     MERGES_FILENAME,
@@ -18,8 +19,6 @@ from textmill.transform.bpe_analyzer import (
     learn_byte_bpe,
 )
 
-TEXT_FEATURE = "text"
-TOKEN_IDS_FEATURE = "input_ids"
 # Keys under which the vocabulary files are found again in the transform
 # output (`TFTransformOutput.vocabulary_file_by_name`).
 VOCAB_ASSET = "bpe_vocab"
@@ -60,4 +59,4 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     tft.annotate_asset(VOCAB_ASSET, VOCAB_FILENAME)
     tft.annotate_asset(MERGES_ASSET, MERGES_FILENAME)
     token_ids = ByteBPETokenizer(vocab_path, merges_path).tokenize(text)
-    return {TOKEN_IDS_FEATURE: token_ids.to_sparse()}
+    return {INPUT_IDS_FEATURE: token_ids.to_sparse()}

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from apache_beam.metrics.metric import MetricsFilter
 
+from textmill import features
 from textmill.components.example_io import serialize_example
 from textmill.components.text_example_gen import (
     IngestError,
@@ -335,7 +336,7 @@ def test_example_without_target_is_unchanged():
     fields = {"text": "A text.", "doc_id": "0123", "source": "a.txt"}
     assert written(document) == example(**fields)
     assert written(document._replace(target="Sum.")) == example(
-        **fields, **{executor.TARGET_FEATURE: "Sum."}
+        **fields, **{features.TARGET_FEATURE: "Sum."}
     )
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
+from textmill import features
 from textmill.families.summarization import transform
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.transform.bpe_analyzer import MERGES_FILENAME, VOCAB_FILENAME
@@ -39,8 +40,8 @@ def run_transform(tmp_path):
     """Runs Transform on EXAMPLES; returns the rows and the asset files."""
     raw_metadata = tft.DatasetMetadata.from_feature_spec(
         {
-            transform.DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
-            transform.SUMMARY_FEATURE: tf.io.FixedLenFeature([], tf.string),
+            features.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+            features.TARGET_FEATURE: tf.io.FixedLenFeature([], tf.string),
         }
     )
     custom_config = {
@@ -52,8 +53,8 @@ def run_transform(tmp_path):
         (rows, _), transform_fn = (
             [
                 {
-                    transform.DOCUMENT_FEATURE: document,
-                    transform.SUMMARY_FEATURE: summary,
+                    features.TEXT_FEATURE: document,
+                    features.TARGET_FEATURE: summary,
                 }
                 for document, summary in EXAMPLES
             ],

@@ -11,14 +11,12 @@ import pytest
 import tensorflow as tf
 
 from textmill.serving.sampling import CausalLMGenerator
-from textmill.serving.sampling.generation_signatures import (
-    GenerationSignatures,
-)
+from textmill.serving.sampling.generation_signatures import GenerationSignatures
 from textmill.serving.sampling.token_id_generation import (
-    GENERATE_IDS,
     INPUT_SPECS,
     generate_token_ids,
 )
+from textmill.serving.signatures import GENERATE_IDS
 from textmill.tokenization.bpe_files import train_byte_bpe
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 

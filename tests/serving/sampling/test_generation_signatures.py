@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 from textmill.serving.sampling import SamplerSettings
-from textmill.serving.sampling.generation_signatures import (
+from textmill.serving.sampling.generation_signatures import GENERATE_GREEDY
+from textmill.serving.signatures import (
     GENERATE_BEAM,
     GENERATE_CONTRASTIVE,
-    GENERATE_GREEDY,
     GENERATE_SAMPLE,
 )
 

@@ -26,6 +26,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from safetensors.numpy import load_file, save_file
 
+from textmill import features
 from textmill.config import PipelineConfig, with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
 from textmill.families import get_family, load_family
@@ -218,11 +219,11 @@ def test_init_from_imports_tokenizer_and_weights(
     assert custom_config["init_from"] == preset
     texts = [document[:300] for document in documents[:6]] + EXTRA_TEXTS[:6]
     raw_metadata = tft.DatasetMetadata.from_feature_spec(
-        {byte_bpe_text.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+        {features.TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}
     )
     with tft_beam.Context(temp_dir=str(tmp_path / "tft_tmp")):
         (rows, _), transform_fn = (
-            [{byte_bpe_text.TEXT_FEATURE: text} for text in texts],
+            [{features.TEXT_FEATURE: text} for text in texts],
             raw_metadata,
         ) | tft_beam.AnalyzeAndTransformDataset(
             functools.partial(
@@ -235,9 +236,9 @@ def test_init_from_imports_tokenizer_and_weights(
         vocab_file=os.path.join(preset, "vocab.json"),
         merges_file=os.path.join(preset, "merges.txt"),
     )
-    assert [
-        row[byte_bpe_text.TOKEN_IDS_FEATURE].tolist() for row in rows
-    ] == fast(texts)["input_ids"]
+    assert [row[features.INPUT_IDS_FEATURE].tolist() for row in rows] == fast(
+        texts
+    )["input_ids"]
 
     output = tft.TFTransformOutput(str(tmp_path / "tft"))
     vocab_size = BpeFiles(

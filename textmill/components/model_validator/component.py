@@ -7,18 +7,19 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec, standard_artifacts
 
 from textmill.components.model_validator import executor
-
-EXAMPLES_KEY = "examples"
-MODEL_KEY = "model"
-BASELINE_MODEL_KEY = "baseline_model"
-BLESSING_KEY = "blessing"
-MAX_PERPLEXITY_KEY = "max_perplexity"
-MIN_ACCURACY_KEY = "min_accuracy"
-MIN_ROUGE_L_KEY = "min_rouge_l"
-MAX_REGRESSION_KEY = "max_regression"
-MIN_BASELINE_GAIN_KEY = "min_baseline_gain"
-CONFIDENCE_KEY = "confidence"
-MAX_EVAL_WINDOWS_KEY = "max_eval_windows"
+from textmill.features import (
+    BASELINE_MODEL_KEY,
+    BLESSING_KEY,
+    CONFIDENCE_KEY,
+    EXAMPLES_KEY,
+    MAX_EVAL_WINDOWS_KEY,
+    MAX_PERPLEXITY_KEY,
+    MAX_REGRESSION_KEY,
+    MIN_ACCURACY_KEY,
+    MIN_BASELINE_GAIN_KEY,
+    MIN_ROUGE_L_KEY,
+    MODEL_KEY,
+)
 
 
 class ModelValidatorSpec(component_spec.ComponentSpec):

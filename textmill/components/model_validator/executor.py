@@ -19,14 +19,24 @@ from textmill.components.model_validator.gate import (
     without_samples,
 )
 from textmill.families import load_family
+from textmill.features import (
+    BASELINE_MODEL_KEY,
+    BLESSING_KEY,
+    CONFIDENCE_KEY,
+    EXAMPLES_KEY,
+    MAX_EVAL_WINDOWS_KEY,
+    MAX_REGRESSION_KEY,
+    MIN_BASELINE_GAIN_KEY,
+    MODEL_KEY,
+)
 from textmill.serving.model_metadata import read_model_metadata
 
 EVALUATION_FILE = "evaluation.json"
 THRESHOLD_KEYS = (
     *(key for _, key, _ in ABSOLUTE_LIMITS),
-    "min_baseline_gain",
-    "max_regression",
-    "confidence",
+    MIN_BASELINE_GAIN_KEY,
+    MAX_REGRESSION_KEY,
+    CONFIDENCE_KEY,
 )
 
 
@@ -54,11 +64,11 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        baselines = input_dict.get("baseline_model") or []
-        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        max_batches = exec_properties["max_eval_windows"]
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        baselines = input_dict.get(BASELINE_MODEL_KEY) or []
+        blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
+        max_batches = exec_properties[MAX_EVAL_WINDOWS_KEY]
         thresholds = {key: exec_properties.get(key) for key in THRESHOLD_KEYS}
         family = load_family(
             read_model_metadata(path_utils.serving_model_path(model.uri))[

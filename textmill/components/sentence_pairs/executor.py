@@ -30,11 +30,14 @@ from tfx.utils import io_utils
 from textmill.components import example_io
 from textmill.components.sentence_pairs import pairing
 from textmill.components.sentence_pairs import spec as spec_lib
-from textmill.components.sentence_pairs.sentence_splitter import (
-    split_sentences,
-)
-from textmill.components.text_example_gen.normalize import (
-    doc_id as content_id,
+from textmill.components.sentence_pairs.sentence_splitter import split_sentences
+from textmill.components.text_example_gen.normalize import doc_id as content_id
+from textmill.features import (
+    DOC_ID_FEATURE,
+    IS_NEXT_FEATURE,
+    SENTENCE_A_FEATURE,
+    SENTENCE_B_FEATURE,
+    TEXT_FEATURE,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,11 +46,6 @@ REPORT_FILENAME = "pairs_report.json"
 REPORT_SCHEMA_VERSION = 1
 METRICS_NAMESPACE = "textmill.SentencePairGen"
 # Feature names of the input and output tf.Examples.
-TEXT_FEATURE = "text"
-DOC_ID_FEATURE = "doc_id"
-SENTENCE_A_FEATURE = "sentence_a"
-SENTENCE_B_FEATURE = "sentence_b"
-IS_NEXT_FEATURE = "is_next"
 
 # Tally names besides the drop reasons.
 _READ = "documents_read"

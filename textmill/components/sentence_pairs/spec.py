@@ -4,13 +4,15 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-EXAMPLES_KEY = "examples"
-SENTENCE_PAIRS_KEY = "sentence_pairs"
-TARGET_LENGTH_KEY = "target_length"
-LENGTH_UNIT_KEY = "length_unit"
-SHORT_SEQ_PROB_KEY = "short_seq_prob"
-MAX_SENTENCE_CHARS_KEY = "max_sentence_chars"
-SEED_KEY = "seed"
+from textmill.features import (
+    EXAMPLES_KEY,
+    LENGTH_UNIT_KEY,
+    MAX_SENTENCE_CHARS_KEY,
+    SEED_KEY,
+    SENTENCE_PAIRS_KEY,
+    SHORT_SEQ_PROB_KEY,
+    TARGET_LENGTH_KEY,
+)
 
 
 class SentencePairGenSpec(types.ComponentSpec):

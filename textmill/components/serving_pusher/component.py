@@ -8,13 +8,14 @@ from tfx.types import channel, component_spec, standard_artifacts
 
 from textmill.components.serving_pusher import executor
 from textmill.components.tflite_export.component import TFLiteModel
-
-MODEL_KEY = "model"
-BLESSING_KEY = "model_blessing"
-TFLITE_KEY = "tflite_model"
-PUSHED_MODEL_KEY = "pushed_model"
-SERVING_DIR_KEY = "serving_dir"
-MODEL_NAME_KEY = "model_name"
+from textmill.features import (
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    MODEL_NAME_KEY,
+    PUSHED_MODEL_KEY,
+    SERVING_DIR_KEY,
+    TFLITE_MODEL_KEY,
+)
 
 
 class ServingPusherSpec(component_spec.ComponentSpec):
@@ -28,10 +29,10 @@ class ServingPusherSpec(component_spec.ComponentSpec):
         MODEL_KEY: component_spec.ChannelParameter(
             type=standard_artifacts.Model
         ),
-        BLESSING_KEY: component_spec.ChannelParameter(
+        MODEL_BLESSING_KEY: component_spec.ChannelParameter(
             type=standard_artifacts.ModelBlessing
         ),
-        TFLITE_KEY: component_spec.ChannelParameter(
+        TFLITE_MODEL_KEY: component_spec.ChannelParameter(
             type=TFLiteModel, optional=True
         ),
     }

@@ -15,6 +15,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from textmill import features
+
 TFLITE_SUBDIR = "tflite"
 # Which Model artifact a version came from, so pushing it twice is a no-op.
 PUSH_RECORD = os.path.join("assets.extra", "textmill_push.json")
@@ -119,12 +121,16 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        blessing = artifact_utils.get_single_instance(
-            input_dict["model_blessing"]
+        model = artifact_utils.get_single_instance(
+            input_dict[features.MODEL_KEY]
         )
-        tflite = input_dict.get("tflite_model") or []
-        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        blessing = artifact_utils.get_single_instance(
+            input_dict[features.MODEL_BLESSING_KEY]
+        )
+        tflite = input_dict.get(features.TFLITE_MODEL_KEY) or []
+        pushed = artifact_utils.get_single_instance(
+            output_dict[features.PUSHED_MODEL_KEY]
+        )
 
         if blessing.get_int_custom_property("blessed") != 1:
             reason = blessing.get_string_custom_property("reason")
@@ -139,7 +145,8 @@ class Executor(base_executor.BaseExecutor):
             return
 
         model_root = os.path.join(
-            exec_properties["serving_dir"], exec_properties["model_name"]
+            exec_properties[features.SERVING_DIR_KEY],
+            exec_properties[features.MODEL_NAME_KEY],
         )
         tf.io.gfile.makedirs(model_root)
         final = serving_version_of(model_root, model.uri)

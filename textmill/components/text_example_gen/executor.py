@@ -30,6 +30,12 @@ from textmill.components.text_example_gen import files, normalize, readers
 from textmill.components.text_example_gen import spec as spec_lib
 from textmill.components.text_example_gen.ingest_error import IngestError
 from textmill.components.text_example_gen.readers import Document, Reject
+from textmill.features import (
+    DOC_ID_FEATURE,
+    SOURCE_FEATURE,
+    TARGET_FEATURE,
+    TEXT_FEATURE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,6 @@ DUPLICATE = "duplicate"
 # Every skip reason, in report order.
 REASONS = readers.READ_REASONS + normalize.FILTER_REASONS + (DUPLICATE,)
 # Name of the example feature that holds the target, when one is read.
-TARGET_FEATURE = "target"
 TRAIN = "train"
 EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
@@ -372,9 +377,9 @@ def _features(item: tuple[str, Document]) -> dict[str, str]:
     was read)."""
     document_id, document = item
     features = {
-        "text": document.text,
-        "doc_id": document_id,
-        "source": document.source,
+        TEXT_FEATURE: document.text,
+        DOC_ID_FEATURE: document_id,
+        SOURCE_FEATURE: document.source,
     }
     if document.target is not None:
         features[TARGET_FEATURE] = document.target

@@ -4,22 +4,19 @@ from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-INPUT_PATTERNS_KEY = "input_patterns"
-INPUT_FORMAT_KEY = "input_format"
-TEXT_FIELD_KEY = "text_field"
-TEXT_UNIT_KEY = "text_unit"
-MIN_CHARS_KEY = "min_chars"
-MAX_CHARS_KEY = "max_chars"
-EVAL_FRACTION_KEY = "eval_fraction"
-STRICT_KEY = "strict"
-# Optional, default "": the JSON field or CSV column of each record's target
-# (such as a summary). Absent when empty, so that runs without a target keep
-# their execution properties, and so their cache keys.
-TARGET_FIELD_KEY = "target_field"
-# Set by the driver, never by the user: a fingerprint of the matched files
-# (paths, sizes, mtimes), so that the cache key changes with the input.
-INPUT_FINGERPRINT_KEY = "input_fingerprint"
-EXAMPLES_KEY = "examples"
+from textmill.features import (
+    EVAL_FRACTION_KEY,
+    EXAMPLES_KEY,
+    INPUT_FINGERPRINT_KEY,
+    INPUT_FORMAT_KEY,
+    INPUT_PATTERNS_KEY,
+    MAX_CHARS_KEY,
+    MIN_CHARS_KEY,
+    STRICT_KEY,
+    TARGET_FIELD_KEY,
+    TEXT_FIELD_KEY,
+    TEXT_UNIT_KEY,
+)
 
 
 class TextExampleGenSpec(types.ComponentSpec):

@@ -9,13 +9,14 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec, standard_artifacts
 
 from textmill.components.tflite_export import executor
+from textmill.features import (
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    PARITY_WINDOWS_KEY,
+    TFLITE_MODEL_KEY,
+    VARIANTS_KEY,
+)
 from textmill.serving.tflite_conversion import VARIANTS
-
-MODEL_KEY = "model"
-EXAMPLES_KEY = "examples"
-TFLITE_KEY = "tflite_model"
-VARIANTS_KEY = "variants"
-PARITY_WINDOWS_KEY = "parity_windows"
 
 
 class TFLiteModel(types.Artifact):
@@ -39,7 +40,9 @@ class TFLiteExportSpec(component_spec.ComponentSpec):
             type=standard_artifacts.Examples
         ),
     }
-    OUTPUTS = {TFLITE_KEY: component_spec.ChannelParameter(type=TFLiteModel)}
+    OUTPUTS = {
+        TFLITE_MODEL_KEY: component_spec.ChannelParameter(type=TFLiteModel)
+    }
 
 
 class TFLiteExport(base_component.BaseComponent):

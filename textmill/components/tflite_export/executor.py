@@ -13,6 +13,13 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from textmill.families import load_family
+from textmill.features import (
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    PARITY_WINDOWS_KEY,
+    TFLITE_MODEL_KEY,
+    VARIANTS_KEY,
+)
 from textmill.serving.model_formats import (
     network_model_path,
     network_tokenizer_dir,
@@ -46,15 +53,17 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        output = artifact_utils.get_single_instance(output_dict["tflite_model"])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        output = artifact_utils.get_single_instance(
+            output_dict[TFLITE_MODEL_KEY]
+        )
         model_dir = path_utils.serving_model_path(model.uri)
         model_metadata = read_model_metadata(model_dir)
         family = load_family(model_metadata["family"])
         reference = SavedModelLogits(model_dir)
         inputs = family.parity_inputs(
-            model_dir, examples, exec_properties["parity_windows"]
+            model_dir, examples, exec_properties[PARITY_WINDOWS_KEY]
         )
         metadata = {
             "signature": LOGITS_FROM_IDS,
@@ -66,7 +75,7 @@ class Executor(base_executor.BaseExecutor):
             "model": model_metadata,
             "variants": {},
         }
-        for variant in json.loads(exec_properties["variants"]):
+        for variant in json.loads(exec_properties[VARIANTS_KEY]):
             flatbuffer = convert_to_tflite(
                 network_model_path(model.uri), variant
             )
@@ -97,7 +106,7 @@ class Executor(base_executor.BaseExecutor):
                 network_dir,
                 network_tokenizer_dir(network_dir),
                 output.uri,
-                json.loads(exec_properties["variants"]),
+                json.loads(exec_properties[VARIANTS_KEY]),
             )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),

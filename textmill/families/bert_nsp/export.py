@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+import tensorflow_transform as tft
 
-from textmill.families.bert_nsp.transform import (
+from textmill.features import (
     PADDING_MASK_FEATURE,
     SEGMENT_IDS_FEATURE,
     SENTENCE_A_FEATURE,
     SENTENCE_B_FEATURE,
     TOKEN_IDS_FEATURE,
 )
-from textmill.serving.signatures import LOGITS_FROM_IDS, SERVING_DEFAULT
+from textmill.serving.exporter import Exporter
+from textmill.serving.signatures import SERVING_DEFAULT
 from textmill.trainer.models.bert.bert_next_sentence_predictor import (
     IS_NEXT_CLASS,
 )
@@ -28,29 +30,33 @@ from textmill.trainer.models.bert.bert_next_sentence_predictor import (
 MODEL_INPUTS = (TOKEN_IDS_FEATURE, SEGMENT_IDS_FEATURE, PADDING_MASK_FEATURE)
 
 
-class NextSentenceServing:
+class NextSentenceServing(Exporter):
     """The functions behind the exported signatures.
 
     Args:
         model: a BertNextSentencePredictor.
         tft_output: the Transform output that packs raw pairs.
+        sequence_length: the packed length.
     """
 
-    def __init__(self, model, tft_output):
-        self.model = model
-        self.tft_layer = tft_output.transform_features_layer()
-        self.raw_spec = tft_output.raw_feature_spec()
-
-    def _raw(self, name: str, text: tf.Tensor) -> tf.Tensor:
-        if self.raw_spec[name].shape == [1]:
-            return text[:, tf.newaxis]  # [batch] -> [batch, 1]
-        return text
+    def __init__(
+        self,
+        model: keras.Model,
+        tft_output: tft.TFTransformOutput,
+        sequence_length: int,
+    ):
+        super().__init__(model, tft_output)
+        self.sequence_length = sequence_length
 
     def predict(self, sentence_a: tf.Tensor, sentence_b: tf.Tensor) -> dict:
         features = self.tft_layer(
             {
-                SENTENCE_A_FEATURE: self._raw(SENTENCE_A_FEATURE, sentence_a),
-                SENTENCE_B_FEATURE: self._raw(SENTENCE_B_FEATURE, sentence_b),
+                SENTENCE_A_FEATURE: self.raw_feature(
+                    SENTENCE_A_FEATURE, sentence_a
+                ),
+                SENTENCE_B_FEATURE: self.raw_feature(
+                    SENTENCE_B_FEATURE, sentence_b
+                ),
             }
         )
         logits = self.model(
@@ -58,6 +64,20 @@ class NextSentenceServing:
         )
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
         return {"is_next_probability": probabilities[:, IS_NEXT_CLASS]}
+
+    def add_serving_endpoints(self, archive) -> None:
+        """`serving_default` on raw sentence pairs."""
+        pair = [
+            tf.TensorSpec([None], tf.string, name=SENTENCE_A_FEATURE),
+            tf.TensorSpec([None], tf.string, name=SENTENCE_B_FEATURE),
+        ]
+        archive.add_endpoint(SERVING_DEFAULT, self.predict, pair)
+
+    def token_ids_specs(self) -> list[tf.TensorSpec]:
+        return [
+            tf.TensorSpec([1, self.sequence_length], tf.int32, name=name)
+            for name in MODEL_INPUTS
+        ]
 
     def logits_from_ids(self, token_ids, segment_ids, padding_mask) -> dict:
         logits = self.model(
@@ -73,32 +93,8 @@ class NextSentenceServing:
 def export_next_sentence(
     model, tft_output, export_dir: str, network_dir: str, sequence_length: int
 ) -> None:
-    """Writes the serving SavedModel (see module doc) and the bare network.
-
-    Args:
-        model: the trained BertNextSentencePredictor.
-        tft_output: Transform output whose graph packs raw pairs.
-        export_dir: the Trainer's serving_model_dir.
-        network_dir: destination of the bare network, the TFLite source.
-        sequence_length: the packed length.
-    """
-    serving = NextSentenceServing(model, tft_output)
-    pair = [
-        tf.TensorSpec([None], tf.string, name=SENTENCE_A_FEATURE),
-        tf.TensorSpec([None], tf.string, name=SENTENCE_B_FEATURE),
-    ]
-    ids = [
-        tf.TensorSpec([1, sequence_length], tf.int32, name=name)
-        for name in MODEL_INPUTS
-    ]
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(serving.tft_layer)
-    archive.add_endpoint(SERVING_DEFAULT, serving.predict, pair)
-    archive.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
-    archive.write_out(export_dir, verbose=False)
-
-    network = keras.export.ExportArchive()
-    network.track(model)
-    network.add_endpoint(LOGITS_FROM_IDS, serving.logits_from_ids, ids)
-    network.write_out(network_dir, verbose=False)
+    """Writes `NextSentenceServing`'s serving SavedModel to `export_dir`
+    and its bare network to `network_dir` (`Exporter.export`)."""
+    NextSentenceServing(model, tft_output, sequence_length).export(
+        export_dir, network_dir
+    )

@@ -21,10 +21,10 @@ from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.bert_nsp.export import MODEL_INPUTS, export_next_sentence
 from textmill.families.bert_nsp.transform import (  # noqa: F401  (Transform)
-    IS_NEXT_FEATURE,
     VOCAB_ASSET,
     preprocessing_fn,
 )
+from textmill.features import IS_NEXT_FEATURE
 from textmill.serving.saved_model_scoring import SavedModelLogits
 from textmill.trainer.data import transformed_batches
 from textmill.trainer.models.bert.bert_backbone import BertBackbone

@@ -31,6 +31,14 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
+from textmill.features import (
+    IS_NEXT_FEATURE,
+    PADDING_MASK_FEATURE,
+    SEGMENT_IDS_FEATURE,
+    SENTENCE_A_FEATURE,
+    SENTENCE_B_FEATURE,
+    TOKEN_IDS_FEATURE,
+)
 from textmill.transform.byte_bpe_text import dense_text
 from textmill.transform.wordpiece_analyzer import (
     CLS,
@@ -41,12 +49,6 @@ from textmill.transform.wordpiece_analyzer import (
     learn_wordpiece,
 )
 
-SENTENCE_A_FEATURE = "sentence_a"
-SENTENCE_B_FEATURE = "sentence_b"
-IS_NEXT_FEATURE = "is_next"
-TOKEN_IDS_FEATURE = "token_ids"
-SEGMENT_IDS_FEATURE = "segment_ids"
-PADDING_MASK_FEATURE = "padding_mask"
 # Key under which the vocabulary file is found again in the transform
 # output (`TFTransformOutput.vocabulary_file_by_name`).
 VOCAB_ASSET = "wordpiece_vocab"

@@ -27,39 +27,34 @@ from __future__ import annotations
 
 import os
 
-import keras
 import keras_hub
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.features import (
+    PADDING_MASK_FEATURE,
+    TEXT_FEATURE,
+    TOKEN_IDS_FEATURE,
+)
+from textmill.serving.exporter import Exporter
 from textmill.serving.model_formats import network_tokenizer_dir
 from textmill.serving.sampling import CausalLMGenerator
-from textmill.serving.sampling.generation_signatures import (
-    GenerationSignatures,
-)
-from textmill.serving.sampling.token_id_generation import (
-    GENERATE_IDS,
-    generate_token_ids,
-)
+from textmill.serving.sampling.generation_signatures import GenerationSignatures
 from textmill.serving.sampling.token_id_generation import (
     INPUT_SPECS as GENERATE_IDS_INPUTS,
 )
+from textmill.serving.sampling.token_id_generation import generate_token_ids
 from textmill.serving.signatures import (
-    LOGITS_FROM_IDS,
+    GENERATE_IDS,
     SCORE_EXAMPLES,
+    SERIALIZED_EXAMPLES_INPUT,
     SERVING_DEFAULT,
 )
 from textmill.tokenization.bpe_files import MERGES_FILENAME, VOCAB_FILENAME
-from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.byte_bpe_text import (
-    MERGES_ASSET,
-    TEXT_FEATURE,
-    TOKEN_IDS_FEATURE,
-    VOCAB_ASSET,
-)
+from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
 
 
-class CausalLMServing:
+class CausalLMServing(Exporter):
     """The functions behind the exported signatures.
 
     Args:
@@ -76,18 +71,8 @@ class CausalLMServing:
         sequence_length: int,
         eos_id: int,
     ):
-        self.model = model
-        self.tft_layer = tft_output.transform_features_layer()
-        self.raw_feature_spec = tft_output.raw_feature_spec()
-        self.text_spec = self.raw_feature_spec[TEXT_FEATURE]
-        self.tokenizer = ByteBPETokenizer(
-            tf.saved_model.Asset(
-                tft_output.vocabulary_file_by_name(VOCAB_ASSET)
-            ),
-            tf.saved_model.Asset(
-                tft_output.vocabulary_file_by_name(MERGES_ASSET)
-            ),
-        )
+        super().__init__(model, tft_output, byte_bpe=True)
+        self.tft_output = tft_output
         self.sequence_length = sequence_length
         self.eos_id = eos_id
         self.generation = GenerationSignatures(
@@ -97,16 +82,6 @@ class CausalLMServing:
             stop_token_id=eos_id,
             vocabulary_size=model.backbone.vocabulary_size,
         )
-
-    # Tokenization through the Transform graph (the training-time graph).
-    def token_ids(self, text: tf.Tensor) -> tf.RaggedTensor:
-        """Raw strings [batch] -> ragged int32 ids [batch, None]."""
-        if self.text_spec.shape == [1]:
-            text = text[:, tf.newaxis]  # [batch] -> [batch, 1]
-        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
-        if isinstance(ids, tf.sparse.SparseTensor):
-            ids = tf.RaggedTensor.from_sparse(ids)
-        return tf.cast(ids, tf.int32)
 
     def _with_bos(self, ids: tf.RaggedTensor, keep) -> tf.RaggedTensor:
         """Keeps the last `keep` (>= 0) tokens of each row, prefixed with
@@ -123,7 +98,9 @@ class CausalLMServing:
         ids = self._with_bos(self.token_ids(text), self.sequence_length - 1)
         token_ids = ids.to_tensor(0)  # [batch, length]
         mask = tf.sequence_mask(ids.row_lengths(), tf.shape(token_ids)[1])
-        logits = self.model({"token_ids": token_ids, "padding_mask": mask})
+        logits = self.model(
+            {TOKEN_IDS_FEATURE: token_ids, PADDING_MASK_FEATURE: mask}
+        )
         logits = tf.cast(logits, tf.float32)  # [batch, length, vocab]
         log_probs = tf.nn.log_softmax(logits[:, :-1])
         targets = token_ids[:, 1:]
@@ -164,35 +141,51 @@ class CausalLMServing:
             max_length=self.sequence_length,
         )
 
-    def add_endpoints(self, archive) -> None:
-        """Tracks the model and tokenizers in a `keras.export.ExportArchive`
-        and adds the signatures of the module doc."""
-        archive.track(self.model)
-        archive.track(self.tft_layer)
-        archive.track(self.tokenizer)
+    def add_serving_endpoints(self, archive) -> None:
+        """Adds the signatures of the module doc but `logits_from_ids`."""
         text = tf.TensorSpec([None], tf.string)
         archive.add_endpoint(SERVING_DEFAULT, self.score_text, [text])
         self.generation.add_endpoints(archive)
         archive.add_endpoint(
             SCORE_EXAMPLES,
             self.score_examples,
-            [tf.TensorSpec([None], tf.string, name="examples")],
+            [tf.TensorSpec([None], tf.string, name=SERIALIZED_EXAMPLES_INPUT)],
         )
+
+    def add_network_endpoints(self, archive) -> None:
+        """`logits_from_ids` and `generate_ids`."""
+        super().add_network_endpoints(archive)
         archive.add_endpoint(
-            LOGITS_FROM_IDS, self.logits_from_ids, self.token_ids_specs()
+            GENERATE_IDS, self.generate_token_ids, GENERATE_IDS_INPUTS
         )
+
+    def write_network_files(self, network_dir: str) -> None:
+        """The tokenizer files, for the TFLite generation runner."""
+        tokenizer_dir = network_tokenizer_dir(network_dir)
+        tf.io.gfile.makedirs(tokenizer_dir)
+        for asset, filename in (
+            (VOCAB_ASSET, VOCAB_FILENAME),
+            (MERGES_ASSET, MERGES_FILENAME),
+        ):
+            tf.io.gfile.copy(
+                self.tft_output.vocabulary_file_by_name(asset),
+                os.path.join(tokenizer_dir, filename),
+                overwrite=True,
+            )
 
     def token_ids_specs(self) -> list[tf.TensorSpec]:
         """The input of `logits_from_ids`: one window of token ids."""
         return [
-            tf.TensorSpec([1, self.sequence_length], tf.int32, name="token_ids")
+            tf.TensorSpec(
+                [1, self.sequence_length], tf.int32, name=TOKEN_IDS_FEATURE
+            )
         ]
 
     def logits_from_ids(self, token_ids: tf.Tensor) -> dict:
         logits = self.model(
             {
-                "token_ids": token_ids,
-                "padding_mask": tf.ones_like(token_ids, tf.bool),
+                TOKEN_IDS_FEATURE: token_ids,
+                PADDING_MASK_FEATURE: tf.ones_like(token_ids, tf.bool),
             }
         )
         return {"logits": tf.cast(logits, tf.float32)}
@@ -207,45 +200,13 @@ def export_causal_lm(
     eos_id: int,
     serving_class: type[CausalLMServing] | None = None,
 ) -> None:
-    """Writes the serving SavedModel to `export_dir` (see module doc) and
-    the bare network (`logits_from_ids` only) to `network_dir`.
+    """Writes `serving_class`'s serving SavedModel to `export_dir` and its
+    bare network to `network_dir` (`Exporter.export`).
 
     Args:
-        model: the trained causal LM.
-        tft_output: Transform output whose graph tokenizes raw text.
-        export_dir: destination directory (the Trainer's serving_model_dir).
-        network_dir: destination of the bare network, the TFLite source.
-        sequence_length: the model's context length used for serving.
-        eos_id: end-of-text id.
         serving_class: `CausalLMServing` (None) or a subclass that adds
-            signatures.
+            signatures; the other arguments are its constructor's.
     """
     serving_class = serving_class or CausalLMServing
     serving = serving_class(model, tft_output, sequence_length, eos_id)
-    archive = keras.export.ExportArchive()
-    serving.add_endpoints(archive)
-    archive.write_out(export_dir, verbose=False)
-
-    # The bare network alone: TFLite converts every table initialiser of a
-    # SavedModel, so the tokenizer's tables must not be in its source. Its
-    # tokenizer files go beside it for the TFLite generation runner.
-    network = keras.export.ExportArchive()
-    network.track(model)
-    network.add_endpoint(
-        LOGITS_FROM_IDS, serving.logits_from_ids, serving.token_ids_specs()
-    )
-    network.add_endpoint(
-        GENERATE_IDS, serving.generate_token_ids, GENERATE_IDS_INPUTS
-    )
-    network.write_out(network_dir, verbose=False)
-    tokenizer_dir = network_tokenizer_dir(network_dir)
-    tf.io.gfile.makedirs(tokenizer_dir)
-    for asset, filename in (
-        (VOCAB_ASSET, VOCAB_FILENAME),
-        (MERGES_ASSET, MERGES_FILENAME),
-    ):
-        tf.io.gfile.copy(
-            tft_output.vocabulary_file_by_name(asset),
-            os.path.join(tokenizer_dir, filename),
-            overwrite=True,
-        )
+    serving.export(export_dir, network_dir)

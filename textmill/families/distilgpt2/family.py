@@ -26,6 +26,7 @@ from textmill.families.distilgpt2.export import (
     CausalLMServing,
     export_causal_lm,
 )
+from textmill.features import INPUT_IDS_FEATURE
 from textmill.serving.model_formats import preset_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import (
@@ -34,7 +35,6 @@ from textmill.serving.saved_model_scoring import (
 )
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer.data import (
-    TOKEN_IDS_FEATURE,
     DatasetFactory,
     causal_lm_dataset,
 )
@@ -171,7 +171,7 @@ class CausalLMFamily(Family[CausalLMPlan]):
             token_counts(
                 examples,
                 metadata["vocabulary_size"],
-                TOKEN_IDS_FEATURE,
+                INPUT_IDS_FEATURE,
                 per_record=(eos_id,),
             )
         )

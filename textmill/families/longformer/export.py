@@ -23,22 +23,21 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+import tensorflow_transform as tft
 
-from textmill.serving.signatures import LOGITS_FROM_IDS
-from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
-from textmill.transform.byte_bpe_text import (
-    MERGES_ASSET,
+from textmill.features import (
+    MASK_POSITIONS_FEATURE,
+    PADDING_MASK_FEATURE,
     TEXT_FEATURE,
     TOKEN_IDS_FEATURE,
-    VOCAB_ASSET,
 )
+from textmill.serving.exporter import Exporter, write_archive
+from textmill.serving.signatures import EMBED, FILL_MASK, LOGITS_FROM_IDS
 
 MASK_TEXT = "<mask>"
-FILL_MASK = "fill_mask"
-EMBED = "embed"
 
 
-class MaskedLMServing:
+class MaskedLMServing(Exporter):
     """The functions behind the exported signatures.
 
     Args:
@@ -51,40 +50,22 @@ class MaskedLMServing:
 
     def __init__(
         self,
-        model,
-        tft_output,
+        model: keras.Model,
+        tft_output: tft.TFTransformOutput,
         sequence_length: int,
         special_ids: dict,
         top_k: int = 5,
     ):
-        self.model = model
-        self.tft_layer = tft_output.transform_features_layer()
-        self.text_spec = tft_output.raw_feature_spec()[TEXT_FEATURE]
-        self.tokenizer = ByteBPETokenizer(
-            tf.saved_model.Asset(
-                tft_output.vocabulary_file_by_name(VOCAB_ASSET)
-            ),
-            tf.saved_model.Asset(
-                tft_output.vocabulary_file_by_name(MERGES_ASSET)
-            ),
-        )
+        super().__init__(model, tft_output, byte_bpe=True)
         self.sequence_length = sequence_length
         self.ids = special_ids
         self.top_k = top_k
-
-    def _tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
-        if self.text_spec.shape == [1]:
-            text = text[:, tf.newaxis]  # [n] -> [n, 1]
-        ids = self.tft_layer({TEXT_FEATURE: text})[TOKEN_IDS_FEATURE]
-        if isinstance(ids, tf.sparse.SparseTensor):
-            ids = tf.RaggedTensor.from_sparse(ids)
-        return tf.cast(ids, tf.int32)
 
     def _inputs(self, text: tf.Tensor):
         """Texts -> padded `<s> ... </s>` ids with `<mask>` ids where the
         text says `<mask>`, and the padding mask (1 = real token)."""
         segments = tf.strings.split(text, MASK_TEXT)  # [batch, pieces]
-        pieces = self._tokenize(segments.flat_values)  # [pieces, tokens]
+        pieces = self.token_ids(segments.flat_values)  # [pieces, tokens]
         mask = tf.fill([pieces.nrows(), 1], self.ids["mask"])
         # Each piece is followed by <mask>; the last piece's one is dropped.
         pieces = tf.concat([pieces, mask], axis=1)
@@ -119,9 +100,9 @@ class MaskedLMServing:
         ).to_tensor(0)
         logits = self.model(
             {
-                "token_ids": token_ids,
-                "padding_mask": padding_mask,
-                "mask_positions": positions,
+                TOKEN_IDS_FEATURE: token_ids,
+                PADDING_MASK_FEATURE: padding_mask,
+                MASK_POSITIONS_FEATURE: positions,
             }
         )
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
@@ -147,9 +128,18 @@ class MaskedLMServing:
             axis=1,
         )
         hidden = self.model.backbone(
-            {"token_ids": token_ids, "padding_mask": padding_mask}
+            {TOKEN_IDS_FEATURE: token_ids, PADDING_MASK_FEATURE: padding_mask}
         )
         return {"embedding": tf.cast(hidden[:, 0], tf.float32)}
+
+    def add_serving_endpoints(self, archive) -> None:
+        """`fill_mask` and `embed`."""
+        text = [tf.TensorSpec([None], tf.string, name=TEXT_FEATURE)]
+        archive.add_endpoint(FILL_MASK, self.fill_mask, text)
+        archive.add_endpoint(EMBED, self.embed, text)
+
+    def token_ids_specs(self) -> list[tf.TensorSpec]:
+        return _ids_spec(self.sequence_length)
 
     def logits_from_ids(self, token_ids, padding_mask) -> dict:
         return logits_from_ids(self.model, token_ids, padding_mask)
@@ -160,9 +150,9 @@ def logits_from_ids(model, token_ids, padding_mask) -> dict:
     positions = tf.range(tf.shape(token_ids)[1])[tf.newaxis, :]
     logits = model(
         {
-            "token_ids": token_ids,
-            "padding_mask": padding_mask,
-            "mask_positions": positions,
+            TOKEN_IDS_FEATURE: token_ids,
+            PADDING_MASK_FEATURE: padding_mask,
+            MASK_POSITIONS_FEATURE: positions,
         }
     )
     return {"logits": tf.cast(logits, tf.float32)}
@@ -170,8 +160,10 @@ def logits_from_ids(model, token_ids, padding_mask) -> dict:
 
 def _ids_spec(sequence_length: int) -> list[tf.TensorSpec]:
     return [
-        tf.TensorSpec([1, sequence_length], tf.int32, name="token_ids"),
-        tf.TensorSpec([1, sequence_length], tf.int32, name="padding_mask"),
+        tf.TensorSpec([1, sequence_length], tf.int32, name=TOKEN_IDS_FEATURE),
+        tf.TensorSpec(
+            [1, sequence_length], tf.int32, name=PADDING_MASK_FEATURE
+        ),
     ]
 
 
@@ -183,16 +175,17 @@ def export_network(model, network_dir: str, sequence_length: int) -> None:
         network_dir: the SavedModel directory to write.
         sequence_length: the fixed input length `L`.
     """
-    network = keras.export.ExportArchive()
-    network.track(model)
-    network.add_endpoint(
-        LOGITS_FROM_IDS,
-        lambda token_ids, padding_mask: logits_from_ids(
-            model, token_ids, padding_mask
-        ),
-        _ids_spec(sequence_length),
-    )
-    network.write_out(network_dir, verbose=False)
+
+    def add_logits_endpoint(archive: keras.export.ExportArchive) -> None:
+        archive.add_endpoint(
+            LOGITS_FROM_IDS,
+            lambda token_ids, padding_mask: logits_from_ids(
+                model, token_ids, padding_mask
+            ),
+            _ids_spec(sequence_length),
+        )
+
+    write_archive(network_dir, [model], add_logits_endpoint)
 
 
 def export_masked_lm(
@@ -203,26 +196,8 @@ def export_masked_lm(
     sequence_length: int,
     special_ids: dict,
 ) -> None:
-    """Writes the serving SavedModel (see module doc) and the bare network.
-
-    Args:
-        model: the trained LongformerMaskedLM.
-        tft_output: Transform output whose graph tokenizes raw text.
-        export_dir: the Trainer's serving_model_dir.
-        network_dir: destination of the bare network, the TFLite source.
-        sequence_length: model input length.
-        special_ids: ids of `bos`, `pad`, `eos` and `mask`.
-    """
-    serving = MaskedLMServing(model, tft_output, sequence_length, special_ids)
-    text = [tf.TensorSpec([None], tf.string, name="text")]
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(serving.tft_layer)
-    archive.track(serving.tokenizer)
-    archive.add_endpoint(FILL_MASK, serving.fill_mask, text)
-    archive.add_endpoint(EMBED, serving.embed, text)
-    archive.add_endpoint(
-        LOGITS_FROM_IDS, serving.logits_from_ids, _ids_spec(sequence_length)
+    """Writes `MaskedLMServing`'s serving SavedModel to `export_dir` and
+    its bare network to `network_dir` (`Exporter.export`)."""
+    MaskedLMServing(model, tft_output, sequence_length, special_ids).export(
+        export_dir, network_dir
     )
-    archive.write_out(export_dir, verbose=False)
-    export_network(model, network_dir, sequence_length)

@@ -24,11 +24,11 @@ from textmill.config import PipelineConfig
 from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.longformer.export import export_masked_lm
+from textmill.features import INPUT_IDS_FEATURE
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, token_nll
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer.data import (
-    TOKEN_IDS_FEATURE,
     documents_as_ragged,
     transformed_batches,
 )
@@ -276,7 +276,7 @@ class LongformerFamily(Family[MaskedLMPlan]):
         windows `evaluate` scores."""
         metadata = read_model_metadata(model_dir)
         counts = token_counts(
-            examples, metadata["vocabulary_size"], TOKEN_IDS_FEATURE
+            examples, metadata["vocabulary_size"], INPUT_IDS_FEATURE
         )
         log_probs = unigram_log_probs(counts)
         top = int(np.argmax(counts))

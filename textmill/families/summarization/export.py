@@ -27,13 +27,14 @@ from textmill.families.summarization.transform import (
     PROMPT_SEPARATOR,
     first_tokens,
 )
+from textmill.features import DOCUMENT_FEATURE
 from textmill.serving.sampling.generation_signatures import (
     GenerationSignatures,
 )
+from textmill.serving.signatures import SUMMARIZE
 
-SUMMARIZE = "summarize"
 SUMMARIZE_INPUTS = [
-    tf.TensorSpec([None], tf.string, name="document"),
+    tf.TensorSpec([None], tf.string, name=DOCUMENT_FEATURE),
     tf.TensorSpec([], tf.int32, name="max_new_tokens"),
 ]
 
@@ -77,6 +78,6 @@ class SummarizationServing(CausalLMServing):
         """Greedy summaries of raw documents (the `summarize` signature)."""
         return self.summaries.generate(document, max_new_tokens)
 
-    def add_endpoints(self, archive) -> None:
-        super().add_endpoints(archive)
+    def add_serving_endpoints(self, archive) -> None:
+        super().add_serving_endpoints(archive)
         archive.add_endpoint(SUMMARIZE, self.summarize, SUMMARIZE_INPUTS)

@@ -31,19 +31,19 @@ from textmill.components.model_validator.gate import (
 )
 from textmill.config import PipelineConfig
 from textmill.families.distilgpt2.family import CausalLMFamily, gpt2_preset
-from textmill.families.summarization.export import (
-    SUMMARIZE,
-    SummarizationServing,
-)
+from textmill.families.summarization.export import SummarizationServing
 from textmill.families.summarization.transform import (  # noqa: F401  (Transform's entry)
-    DOCUMENT_TEXT_FEATURE,
+    preprocessing_fn,
+)
+from textmill.features import (
+    DOCUMENT_FEATURE,
+    INPUT_IDS_FEATURE,
     LOSS_MASK_FEATURE,
     REFERENCE_FEATURE,
-    TOKEN_IDS_FEATURE,
-    preprocessing_fn,
 )
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, window_nll
+from textmill.serving.signatures import SUMMARIZE
 from textmill.trainer.data import prompted_lm_dataset
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
@@ -75,16 +75,16 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
         ValueError: the eval split holds no example.
     """
     spec = {
-        TOKEN_IDS_FEATURE: tf.io.RaggedFeature(tf.int64),
+        INPUT_IDS_FEATURE: tf.io.RaggedFeature(tf.int64),
         LOSS_MASK_FEATURE: tf.io.RaggedFeature(tf.int64),
-        DOCUMENT_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+        DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
         REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
     }
     rows = [
         EvalExample(
-            input_ids=features[TOKEN_IDS_FEATURE].astype(np.int32),
+            input_ids=features[INPUT_IDS_FEATURE].astype(np.int32),
             loss_mask=features[LOSS_MASK_FEATURE].astype(np.int32),
-            document=features[DOCUMENT_TEXT_FEATURE].decode(),
+            document=features[DOCUMENT_FEATURE].decode(),
             reference=features[REFERENCE_FEATURE].decode(),
         )
         for features in split_features(examples, "eval", spec)
@@ -259,7 +259,7 @@ class SummarizationFamily(CausalLMFamily):
             token_counts(
                 examples,
                 metadata["vocabulary_size"],
-                TOKEN_IDS_FEATURE,
+                INPUT_IDS_FEATURE,
                 mask_feature=LOSS_MASK_FEATURE,
             )
         )

@@ -27,6 +27,14 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textmill.features import (
+    DOCUMENT_FEATURE,
+    INPUT_IDS_FEATURE,
+    LOSS_MASK_FEATURE,
+    REFERENCE_FEATURE,
+    TARGET_FEATURE,
+    TEXT_FEATURE,
+)
 from textmill.tokenization.byte_bpe_tokenizer import ByteBPETokenizer
 from textmill.transform.bpe_analyzer import (
     MERGES_FILENAME,
@@ -35,17 +43,10 @@ from textmill.transform.bpe_analyzer import (
 )
 from textmill.transform.byte_bpe_text import (
     MERGES_ASSET,
-    TOKEN_IDS_FEATURE,
     VOCAB_ASSET,
     dense_text,
 )
 
-DOCUMENT_FEATURE = "text"
-SUMMARY_FEATURE = "target"
-LOSS_MASK_FEATURE = "loss_mask"
-# Raw strings passed through for validation.
-DOCUMENT_TEXT_FEATURE = "document"
-REFERENCE_FEATURE = "reference"
 PROMPT_SEPARATOR = "\nTL;DR:"
 END_OF_TEXT = "<|endoftext|>"
 
@@ -79,8 +80,8 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
         equal length per example, and the stripped `document` and
         `reference` strings.
     """
-    documents = tf.strings.strip(dense_text(inputs[DOCUMENT_FEATURE]))
-    references = tf.strings.strip(dense_text(inputs[SUMMARY_FEATURE]))
+    documents = tf.strings.strip(dense_text(inputs[TEXT_FEATURE]))
+    references = tf.strings.strip(dense_text(inputs[TARGET_FEATURE]))
     # The model continues "TL;DR:" with a space, as GPT-2 does.
     summaries = tf.where(
         tf.strings.length(references) > 0,
@@ -137,9 +138,9 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     )
     input_ids = tf.concat([prompt_ids, target_ids], axis=1)
     return {
-        TOKEN_IDS_FEATURE: input_ids.to_sparse(),
+        INPUT_IDS_FEATURE: input_ids.to_sparse(),
         LOSS_MASK_FEATURE: loss_mask.to_sparse(),
-        DOCUMENT_TEXT_FEATURE: documents,
+        DOCUMENT_FEATURE: documents,
         REFERENCE_FEATURE: references,
     }
 

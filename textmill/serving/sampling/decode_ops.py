@@ -12,17 +12,53 @@ The key-value cache holds, per transformer layer, a keys and a values
 tensor of `[batch, num_heads, total_length, head_dim]`, written at the
 step's position.
 
-Why not keras-hub's own cached call (`GPT2CausalLM.call_with_cache`, used
-by its `generate`): that call keeps one cache tensor for all layers
-(`[batch, layers, 2, length, heads, head_dim]`, re-stacked from the
-layers' slices at every step), builds its prefill over the whole padded
-length, lays keys and values out so that each step transposes them, and
-multiplies by the transposed embedding table (`reverse=True`). The
-forward pass here reuses the same layers and weights but keeps a cache
-per layer in the layout the attention products read, writes it in place
-at one position, and applies the tied head without a transpose. On the
-same weights, bench/generate/results.md gives keras-hub's `generate`
-(XLA) beside textmill's loop: see its `keras_hub_generate` row.
+Why this forks keras-hub's cached call. keras-hub (0.25) decodes with
+`GPT2CausalLM.call_with_cache` inside `CausalLM.generate_step`, driven by a
+`keras_hub.samplers.Sampler`. Read against what the exported signatures
+must do, that path does not fit:
+
+- Request knobs are Python constants there. A sampler's `k`, `p`,
+  `temperature`, `num_beams` and contrastive `alpha` are attributes fixed
+  by `compile(sampler=...)`, and the number of steps is the width of the
+  padded buffer (`max_length`), so a SavedModel signature would hold one
+  traced graph per setting. Here they are tensors: one `generate_sample`
+  signature takes `temperature`, `top_k`, `top_p`, `seed` and
+  `max_new_tokens` with every request.
+- Seeds. keras-hub samples from a `SeedGenerator`, a state variable that
+  advances with each call; a request here carries its own `seed`, so the
+  same request gives the same text on any server replica.
+- Outputs. `generate_step` returns token ids only; the signatures also
+  return each new token's log-probability (`token_scores`), which only
+  the loop that picks the token sees.
+- Lengths per row. keras-hub runs every row to the end of the buffer
+  unless all rows have stopped; here each row stops at its own
+  `prompt length + max_new_tokens` (or its stop token), and the loop ends
+  when every row has.
+- Work per step. `_build_cache` seeds the cache by running the model over
+  the whole padded buffer, not only the prompts; the cache is one tensor
+  `[batch, layers, 2, length, heads, head_dim]` that each step slices per
+  layer and re-stacks (`ops.stack`, per layer and across layers: a copy of
+  the whole cache per step); keys and values are stored `[length, heads,
+  head_dim]`, not in the `[heads, length, head_dim]` layout the attention
+  products read; and the head multiplies by the embedding table's
+  transpose (`reverse=True`). Here the prefill runs
+  over the prompts' width only, each layer keeps its own keys and values in
+  the layout the attention products read, a step writes them in place at
+  one position, and the tied head reads the table as it is (`_logits`).
+- One graph for TFLite. The same `forward` builds the bare network's
+  `generate_ids` (`token_id_generation`, `matvec=False`), whose caches are
+  one tensor per layer and kind.
+
+The cost is coupling: `forward` reads private attributes of keras-hub's
+`TransformerDecoder` and `CachedMultiHeadAttention` (`_self_attention_layer`,
+`_query_dense`, `_feedforward_intermediate_dense`, ...), so it holds for the
+pinned keras-hub (requirements/constraints.txt). `check_cached_model`
+refuses a model of another structure with a clear error, and
+tests/serving/sampling/test_generation.py checks cached decoding against
+uncached calls of the model itself (the backbone's own forward pass), so a
+keras-hub upgrade that changes those layers fails there. On the same
+weights, bench/generate/results.md sets keras-hub's `generate` (XLA)
+beside these loops: its `keras_hub_generate` row.
 """
 
 from __future__ import annotations

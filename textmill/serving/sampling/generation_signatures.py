@@ -33,12 +33,14 @@ import tensorflow as tf
 
 from textmill.serving.sampling.causal_lm_generator import CausalLMGenerator
 from textmill.serving.sampling.generation_output import GenerationOutput
-from textmill.serving.signatures import GENERATE
+from textmill.serving.signatures import (
+    GENERATE,
+    GENERATE_BEAM,
+    GENERATE_CONTRASTIVE,
+    GENERATE_SAMPLE,
+)
 
 GENERATE_GREEDY = GENERATE
-GENERATE_SAMPLE = "generate_sample"
-GENERATE_BEAM = "generate_beam"
-GENERATE_CONTRASTIVE = "generate_contrastive"
 
 
 def _spec(name: str, dtype: tf.DType, shape=()) -> tf.TensorSpec:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from textmill.serving.sampling.sample_search import sample_search
+from textmill.serving.signatures import GENERATE_IDS  # noqa: F401  (re-export)
 
-GENERATE_IDS = "generate_ids"
 INPUT_SPECS = [
     tf.TensorSpec([None, None], tf.int32, name="prompt_ids"),
     tf.TensorSpec([None], tf.int32, name="prompt_lengths"),
