@@ -100,14 +100,18 @@ FAMILIES: dict[str, FamilySpec] = {
     for family in (
         FamilySpec(
             name="distilgpt2",
-            implementation="textmill.families.distilgpt2.family:CausalLMFamily",
+            implementation=(
+                "textmill.families.distilgpt2.family:CausalLMFamily"
+            ),
             gate_metric="perplexity",
             higher_is_better=False,
             presets=_GPT2_PRESETS,
         ),
         FamilySpec(
             name="longformer",
-            implementation="textmill.families.longformer.family:LongformerFamily",
+            implementation=(
+                "textmill.families.longformer.family:LongformerFamily"
+            ),
             gate_metric="accuracy",
             higher_is_better=True,
             # The most frequent token is a strong accuracy baseline early
@@ -117,7 +121,9 @@ FAMILIES: dict[str, FamilySpec] = {
         ),
         FamilySpec(
             name="bert_nsp",
-            implementation="textmill.families.bert_nsp.family:NextSentenceFamily",
+            implementation=(
+                "textmill.families.bert_nsp.family:NextSentenceFamily"
+            ),
             gate_metric="accuracy",
             higher_is_better=True,
             sentence_pairs=True,
@@ -125,7 +131,9 @@ FAMILIES: dict[str, FamilySpec] = {
         ),
         FamilySpec(
             name="summarization",
-            implementation="textmill.families.summarization.family:SummarizationFamily",
+            implementation=(
+                "textmill.families.summarization.family:SummarizationFamily"
+            ),
             gate_metric="rougeL",
             higher_is_better=True,
             # Lead-1 ROUGE is reported beside; the gate asks that the
