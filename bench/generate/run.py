@@ -752,6 +752,8 @@ def _markdown(results: dict) -> str:
     ]
     if results["skipped"]:
         lines += ["", "Skipped: " + json.dumps(results["skipped"])]
+    if results["note"]:
+        lines += ["", "Note: " + results["note"]]
     return "\n".join(lines) + "\n"
 
 
@@ -801,6 +803,12 @@ def main() -> None:
     parser.add_argument("--torch-python", help="Python with torch")
     parser.add_argument("--work-dir", help="keep intermediate files here")
     parser.add_argument("--out-dir", default=HERE)
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a sentence for results.md about this run (e.g. where its "
+        "files came from)",
+    )
     parser.add_argument(
         "--from-raw",
         help="write the results again from a run's raw_runs.json",
@@ -926,6 +934,7 @@ def _report(args, runs: dict, infos: dict, before: dict) -> None:
         "checks": _check(runs, args.batches),
         "tflite_bytes": infos["textmill"]["bytes"],
         "skipped": skipped,
+        "note": args.note,
         "samples": {
             name: {case: r["wall_s"] for case, r in cases.items()}
             for name, cases in runs.items()

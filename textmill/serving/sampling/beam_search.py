@@ -15,6 +15,7 @@ def beam_search(
     max_new_tokens,
     stop_token_id,
     num_beams,
+    tf_kernels: bool = True,
 ):
     """Keeps the `num_beams` most likely continuations of each prompt.
 
@@ -32,6 +33,7 @@ def beam_search(
         max_new_tokens: int32 scalar.
         stop_token_id: int32 scalar (< 0: never stop).
         num_beams: int32 scalar >= 1, at most the vocabulary size.
+        tf_kernels: see `decode_ops.forward` (False under XLA).
 
     Returns:
         `(token_ids [batch, num_beams, total_length], token_scores [batch,
@@ -43,7 +45,7 @@ def beam_search(
     beams = num_beams
     start = tf.reduce_min(prompt_lengths)
     logits, _, cache = decode_ops.prefill(  # logits: [batch, vocab]
-        model, prompt_ids, total_length, start - 1
+        model, prompt_ids, total_length, start - 1, tf_kernels
     )
     vocab = tf.shape(logits)[-1]
     # Each prompt is decoded by `beams` rows: [batch, ...] -> [batch*beams].
@@ -92,7 +94,11 @@ def beam_search(
         token_ids = decode_ops.set_column(token_ids, index, token)
         last = tf.reshape(token, [-1])
         logits, _, cache = decode_ops.decode_step(
-            model, last, decode_ops.gather_rows(cache, rows), index
+            model,
+            last,
+            decode_ops.gather_rows(cache, rows),
+            index,
+            tf_kernels,
         )
         return (
             index + 1,

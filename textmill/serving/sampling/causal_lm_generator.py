@@ -75,10 +75,16 @@ class CausalLMGenerator:
         compile_ = functools.partial(
             tf.function, jit_compile=jit_compile, reduce_retracing=True
         )
-        self._sample_search = compile_(functools.partial(sample_search, model))
-        self._beam_search = compile_(functools.partial(beam_search, model))
+        # TensorFlow's own kernels run the loops unless XLA compiles them.
+        tf_kernels = not jit_compile
+        self._sample_search = compile_(
+            functools.partial(sample_search, model, tf_kernels=tf_kernels)
+        )
+        self._beam_search = compile_(
+            functools.partial(beam_search, model, tf_kernels=tf_kernels)
+        )
         self._contrastive_search = compile_(
-            functools.partial(contrastive_search, model)
+            functools.partial(contrastive_search, model, tf_kernels=tf_kernels)
         )
 
     def __call__(

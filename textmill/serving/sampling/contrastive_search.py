@@ -28,6 +28,7 @@ def contrastive_search(
     stop_token_id,
     top_k,
     penalty_alpha,
+    tf_kernels: bool = True,
 ):
     """Continues right-padded prompts by contrastive search.
 
@@ -40,6 +41,7 @@ def contrastive_search(
         stop_token_id: int32 scalar (< 0: never stop).
         top_k: int32 scalar >= 1, candidates per step.
         penalty_alpha: float32 scalar in [0, 1].
+        tf_kernels: see `decode_ops.forward` (False under XLA).
 
     Returns:
         As `sample_search`.
@@ -49,7 +51,7 @@ def contrastive_search(
     token_ids = tf.pad(prompt_ids, [[0, 0], [0, total_length - width]])
     start = tf.reduce_min(prompt_lengths)
     logits, hidden, cache = decode_ops.prefill(  # logits: [batch, vocab]
-        model, prompt_ids, total_length, start - 1
+        model, prompt_ids, total_length, start - 1, tf_kernels
     )
     # Unit-length hidden state of every position: [batch, total, hidden].
     history = tf.pad(
@@ -76,6 +78,7 @@ def contrastive_search(
             tf.reshape(candidates, [-1]),
             decode_ops.repeat_rows(cache, top_k),
             index,
+            tf_kernels,
         )
         unit = tf.reshape(
             tf.math.l2_normalize(next_hidden, axis=-1), [batch, top_k, -1]

@@ -147,12 +147,13 @@ def forward(
         token_ids: int32 `[batch, length]`.
         cache: the per-layer caches (see `empty_cache`).
         index: int32 scalar, the position of the first token.
-        tf_kernels: take the fast paths of TensorFlow's own kernels: a
-            single row's language-model head as a plain matrix-vector
-            product (a `tf.cond`), and cache writes as in-place strided
-            updates (see `_write`). False for TFLite: its shape
-            propagation through that conditional inside the decoding loop
-            fails, and it converts the dynamic-update-slice write.
+        tf_kernels: True when TensorFlow's own kernels run the call:
+            then a single row's language-model head is a plain
+            matrix-vector product (a `tf.cond`), and cache writes are
+            in-place strided updates (see `_write`). False under XLA
+            (which needs the write's offsets as compile-time constants in
+            a loop) and for TFLite (whose shape propagation through that
+            conditional inside the decoding loop fails).
         logits_at: None, or an int32 scalar: apply the language-model head
             only at this offset in `token_ids` (a prefill needs the logits
             of one position; the head is most of a position's cost).
@@ -224,7 +225,8 @@ def _write(cache: tf.Tensor, update: tf.Tensor, index, tf_kernels: bool):
     holds it, where the XLA dynamic-update-slice that `slice_update`
     lowers to (run outside XLA) copies the whole cache at every write: at
     batch 8 (12 writes per step, 96 positions) it measured 1.0 against
-    3.2 ms of CPU time per step. XLA compiles both.
+    3.2 ms of CPU time per step. Without `tf_kernels`, the
+    dynamic-update-slice: XLA and TFLite compile it in a loop.
     """
     if not tf_kernels:
         return keras.ops.slice_update(cache, [0, 0, index, 0], update)

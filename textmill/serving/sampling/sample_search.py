@@ -36,7 +36,8 @@ def sample_search(
         sample: False for greedy decoding, True for sampling.
         temperature, top_k, top_p: sampling knobs (see `token_filters`).
         seed: int64 `[2]`; step `t` draws with the seed folded with `t`.
-        tf_kernels: see `decode_ops.forward` (False for TFLite).
+        tf_kernels: see `decode_ops.forward` (False for TFLite and under
+            XLA).
 
     Returns:
         `(token_ids [batch, total_length], token_scores [batch,
