@@ -30,15 +30,13 @@ def runs(tmp_path_factory):
         [corpus],
         train={
             "batch_size": 16,
-            "train_steps": 300,
+            # 300 steps leave the masked-token perplexity only 4.8 %
+            # below the unigram's, under the default 5 % margin.
+            "train_steps": 450,
             "learning_rate": 3e-3,
             "warmup_steps": 30,
             "checkpoint_every": 150,
         },
-        # A tiny masked LM has only begun to use context after 300 steps
-        # (about 5 % below the unigram perplexity): it must beat the
-        # baseline with confidence, by no set margin.
-        validation={"min_baseline_gain": 0.0},
     )
     one_step = run_one_step(config)
     return tmp_path, one_step, run_local(config)

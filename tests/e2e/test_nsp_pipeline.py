@@ -1,5 +1,6 @@
 """The bert_nsp family through the whole local pipeline."""
 
+import csv
 import json
 import os
 
@@ -38,10 +39,15 @@ def runs(tmp_path_factory):
             "warmup_steps": 30,
             "checkpoint_every": 150,
         },
-        # 80 documents are too few for NSP to generalise: after 300 steps
-        # the smoke model fits the train pairs (0.65) but scores 0.505 on
-        # eval against the majority class's 0.545. The baseline is reported
-        # here, not enforced, so the export and serving path is tested.
+        # A tiny BERT trained from scratch on NSP alone fits its train
+        # pairs (0.65 after 300 steps) but does not generalise within a
+        # smoke budget: 0.515 on the balanced eval pairs against the
+        # majority class's 0.5 (gain +3.0 %, 95 % interval [-15 %, +24 %]).
+        # Nor do all 407 documents of the default corpus with 300 to 900
+        # steps at rates 3e-4 to 3e-3, or a 64-wide model for 1,200 steps:
+        # eval accuracy stays within 0.47-0.55 while the model fits its
+        # train pairs or learns nothing. The baseline is reported here,
+        # not enforced, so the export and serving path is tested.
         validation={"enforce_baseline": False},
     )
     one_step = run_one_step(config)
@@ -59,8 +65,8 @@ def test_nsp_run_pushes_pair_scoring_model(runs):
     assert summary["pushed"], summary
     candidate = summary["validation"]["candidate"]
     assert 0 <= candidate["accuracy"] <= 1
-    # SentencePairGen balances the classes.
-    assert 0.3 <= candidate["positive_fraction"] <= 0.7
+    # The eval pairs alternate the classes.
+    assert candidate["positive_fraction"] == 0.5
     parity = summary["tflite"]["variants"]["float32"]["parity"]
     assert parity["max_abs_logit_diff"] < 1e-3
 
@@ -76,3 +82,17 @@ def test_nsp_run_pushes_pair_scoring_model(runs):
         )
     ) as f:
         assert json.load(f)["family"] == "bert_nsp"
+
+
+def test_last_val_accuracy_is_the_validators_accuracy(runs):
+    """The Trainer's last val metrics and the gate score the same balanced
+    eval pairs (a pair or two may flip between Keras and the SavedModel
+    where the two logits tie)."""
+    _, _, summary = runs
+    with open(summary["training"]["history_csv"]) as f:
+        last = list(csv.DictReader(f))[-1]
+    candidate = summary["validation"]["candidate"]
+    assert candidate["positive_fraction"] == 0.5
+    assert float(last["val_sparse_categorical_accuracy"]) == pytest.approx(
+        candidate["accuracy"], abs=2 / candidate["pairs"]
+    )

@@ -47,19 +47,66 @@ def _vocab_size(tft_output) -> int:
         return sum(1 for _ in f)
 
 
+def balanced_pairs(pairs: tf.data.Dataset, count: int) -> tf.data.Dataset:
+    """The eval units: pairs of both classes in turn, in split order.
+
+    SentencePairGen writes a split's true pairs before its random ones, so
+    the first pairs of a split are of one class; these alternate the next
+    `is_next=1` and the next `is_next=0` pair, which the Trainer (val_loss)
+    and ModelValidator both score, and the majority class is right on half.
+
+    Args:
+        pairs: unbatched `(inputs, is_next)` elements.
+        count: units wanted; 0 = twice as many as the smaller class has.
+
+    Returns:
+        Unbatched `(inputs, is_next)`: 1, 0, 1, 0, ...
+    """
+
+    def of_class(label: int) -> tf.data.Dataset:
+        return pairs.filter(
+            lambda inputs, is_next: tf.equal(tf.cast(is_next, tf.int64), label)
+        )
+
+    alternating = tf.data.Dataset.zip(of_class(1), of_class(0)).flat_map(
+        lambda true, random: tf.data.Dataset.from_tensors(true).concatenate(
+            tf.data.Dataset.from_tensors(random)
+        )
+    )
+    return alternating.take(count) if count else alternating
+
+
 def _eval_pairs(examples, count: int) -> list[tuple[dict, int]]:
-    """Packed eval pairs and their labels, from Transform's output."""
-    dataset = split_records(examples, "eval")
-    pairs = []
-    for record in dataset.take(count or -1).as_numpy_iterator():
-        features = tf.train.Example.FromString(record).features.feature
-        inputs = {
-            name: np.array([features[name].int64_list.value], np.int32)
-            for name in MODEL_INPUTS
+    """The `balanced_pairs` of the eval split, from Transform's output."""
+    spec = {
+        name: tf.io.VarLenFeature(tf.int64)
+        for name in (*MODEL_INPUTS, IS_NEXT_FEATURE)
+    }
+
+    def parsed(record: tf.Tensor) -> tuple[dict, tf.Tensor]:
+        features = {
+            name: tf.sparse.to_dense(value)
+            for name, value in tf.io.parse_single_example(record, spec).items()
         }
-        pairs.append((inputs, features[IS_NEXT_FEATURE].int64_list.value[0]))
+        inputs = {
+            name: tf.cast(features[name], tf.int32) for name in MODEL_INPUTS
+        }
+        return inputs, features[IS_NEXT_FEATURE][0]
+
+    records = split_records(examples, "eval").map(parsed)
+    pairs = [
+        (
+            {name: value[np.newaxis] for name, value in inputs.items()},
+            int(label),
+        )
+        for inputs, label in balanced_pairs(records, count).as_numpy_iterator()
+    ]
     if not pairs:
-        raise ValueError(f"The eval split of {examples.uri} has no pairs.")
+        raise ValueError(
+            f"The eval split of {examples.uri} has no pair of each class "
+            "(is_next 1 and 0); give SentencePairGen documents enough for "
+            "both."
+        )
     return pairs
 
 
@@ -104,21 +151,28 @@ class NextSentenceFamily(Family[dict]):
         *,
         repeat: bool,
     ) -> tf.data.Dataset:
-        """(packed pair, is_next) batches, the last partial one dropped."""
-        return transformed_batches(
+        """(packed pair, is_next) batches: for training shuffled, the last
+        partial batch dropped; for eval the `balanced_pairs` ModelValidator
+        scores, in its order."""
+        batches = transformed_batches(
             files,
             run.fn_args.data_accessor,
             run.schema,
             repeat=repeat,
             seed=run.hparams.seed,
             batch_size=run.hparams.batch_size,
-            drop_final_batch=True,
+            drop_final_batch=repeat,
             label_key=IS_NEXT_FEATURE,
         ).map(
             lambda x, y: (
                 {name: tf.cast(x[name], tf.int32) for name in MODEL_INPUTS},
                 tf.reshape(y, [-1]),
             )
+        )
+        if repeat:
+            return batches
+        return balanced_pairs(batches.unbatch(), 0).batch(
+            run.hparams.batch_size
         )
 
     def build_model(
@@ -145,7 +199,7 @@ class NextSentenceFamily(Family[dict]):
         }
 
     def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
-        """NSP accuracy on held-out pairs (half true continuations)."""
+        """NSP accuracy on the `balanced_pairs` of the eval split."""
         logits_fn = SavedModelLogits(model_dir)
         pairs = _eval_pairs(examples, max_units)
         return _accuracy(
