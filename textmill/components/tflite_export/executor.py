@@ -7,15 +7,18 @@ import logging
 import os
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from textmill.families import get_family
+from textmill.serving.litert_lm.export import export_litert_lm
 from textmill.serving.model_formats import (
     network_model_path,
     network_tokenizer_dir,
+    preset_model_path,
 )
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
@@ -99,6 +102,16 @@ class Executor(base_executor.BaseExecutor):
                 output.uri,
                 json.loads(exec_properties["variants"]),
             )
+            preset_dir = preset_model_path(model.uri)
+            if tf.io.gfile.isdir(preset_dir):
+                # LiteRT-LM bundles: the runtime drives the loop and the
+                # cache, and tokenizes with the tokenizer.json inside.
+                metadata["litert_lm"] = export_litert_lm(
+                    preset_dir,
+                    network_dir,
+                    output.uri,
+                    json.loads(exec_properties["variants"]),
+                )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),
             json.dumps(metadata, indent=2),

@@ -47,9 +47,7 @@ def prefill_signature(length: int) -> str:
 
 def cache_names(num_layers: int) -> list[str]:
     """`kv_cache_k_0, kv_cache_v_0, kv_cache_k_1, ...`."""
-    return [
-        f"kv_cache_{kind}_{i}" for i in range(num_layers) for kind in "kv"
-    ]
+    return [f"kv_cache_{kind}_{i}" for i in range(num_layers) for kind in "kv"]
 
 
 def _cache_specs(model, cache_length: int) -> list[tf.TensorSpec]:

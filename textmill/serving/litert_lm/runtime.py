@@ -46,9 +46,8 @@ def run_litert_lm(
         seed: sampler seed.
 
     Returns:
-        Per prompt `{"text", "token_ids", "benchmark"}`: the completion
-        (without the stop token), its ids under the bundle's tokenizer,
-        and the runtime's benchmark (`prefill_tokens`,
+        Per prompt `{"text", "benchmark"}`: the completion (without the
+        stop token) and the runtime's benchmark (`prefill_tokens`,
         `prefill_tokens_per_s`, `decode_tokens`, `decode_tokens_per_s`,
         `time_to_first_token_s`, `init_s`).
 

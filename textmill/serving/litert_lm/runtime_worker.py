@@ -7,9 +7,8 @@ imports nothing of textmill. Reads a JSON request on stdin:
      "max_num_tokens": int or null, "num_threads": int or null,
      "top_k": int, "top_p": float, "temperature": float, "seed": int}
 
-and writes one JSON reply on stdout: per prompt the completion `text`,
-its `token_ids` (the runtime's tokenizer on the text) and the runtime's
-`benchmark` (prefill and decode tokens and tokens/s).
+and writes one JSON reply on stdout: per prompt the completion `text`
+and the runtime's `benchmark` (prefill and decode tokens and tokens/s).
 """
 
 import json
@@ -58,7 +57,6 @@ def main() -> None:
                 replies.append(
                     {
                         "text": text,
-                        "token_ids": engine.tokenize(text) if text else [],
                         "benchmark": _benchmark(session),
                     }
                 )
