@@ -4,6 +4,7 @@ Keras model's greedy tokens."""
 import json
 import os
 
+import keras_hub
 import pytest
 import tensorflow as tf
 
@@ -175,3 +176,34 @@ def test_parity_counts_tokens_up_to_the_first_difference(preset_dir):
     assert parity["prompts"] == 2
     assert parity["identical"] == 1
     assert parity["token_agreement"] == (len(ids) + 2) / (2 * len(ids))
+
+
+def test_preset_loads_with_keras_hub_and_generates_the_bundle_tokens(
+    text_lm, preset_dir
+):
+    causal_lm = keras_hub.models.GPT2CausalLM.from_preset(preset_dir)
+    causal_lm.compile(sampler="greedy")
+    bare = keras_hub.models.GPT2CausalLM.from_preset(
+        preset_dir, preprocessor=None
+    )
+    bare.compile(sampler="greedy")
+    tokenizer = build_hf_tokenizer(preset_dir)
+    prompt_ids = [tokenizer.encode(p).ids for p in PROMPTS]
+    # The tokens whose text the runtime gives (see the float32 test).
+    expected = keras_greedy_ids(text_lm, prompt_ids)
+    for prompt, ids, want in zip(PROMPTS, prompt_ids, expected, strict=True):
+        preprocessor = causal_lm.preprocessor
+        assert preprocessor.tokenizer(prompt).numpy().tolist() == ids
+        # The start token, the prompt and NEW tokens. keras-hub's default
+        # stop ids end the run at once here (its start token is its end
+        # token); none of the NEW tokens is end-of-text.
+        length = len(ids) + 1 + NEW
+        text = causal_lm.generate(
+            prompt, max_length=length, stop_token_ids=None
+        )
+        assert text.startswith(prompt) and len(text) > len(prompt)
+        inputs = preprocessor.generate_preprocess(
+            [prompt], sequence_length=length
+        )
+        got = bare.generate(inputs, stop_token_ids=None)["token_ids"]
+        assert got[0, len(ids) + 1 :].tolist() == want, prompt

@@ -25,8 +25,10 @@ from textmill.serving.litert_lm.bundle import (
 from textmill.serving.litert_lm.environment import (
     SETUP_HINT,
     find_litert_venv,
+    require_litert_venv,
 )
 from textmill.serving.litert_lm.hf_tokenizer import (
+    TOKENIZER_JSON,
     build_hf_tokenizer,
 )
 from textmill.serving.litert_lm.kv_cache_tflite import (
@@ -144,6 +146,64 @@ def _speed(replies: list[dict]) -> dict:
     }
 
 
+def bundle_metadata(
+    tokenizer, prefill_length: int, cache_length: int
+) -> BundleMetadata:
+    """GPT-2's bundle metadata: end-of-text starts and stops, greedy
+    sampler defaults, the cache less one prefill chunk as token budget."""
+    eos_id = tokenizer.token_to_id(END_OF_TEXT)
+    return BundleMetadata(
+        start_token_id=eos_id,
+        stop_token_ids=(eos_id,),
+        max_num_tokens=cache_length - prefill_length,
+    )
+
+
+def write_litert_lm_bundle(
+    model: keras_hub.models.GPT2CausalLM,
+    vocab_dir: str,
+    out_path: str,
+    variant: str = "float32",
+    prefill_length: int = DEFAULT_PREFILL_LENGTH,
+    cache_length: int | None = None,
+) -> dict:
+    """Converts, and packs with its tokenizer, one `.litertlm` bundle.
+
+    Args:
+        model: a keras-hub GPT-2 family causal LM.
+        vocab_dir: a folder with its `vocab.json` and `merges.txt`.
+        out_path: the bundle to write (a local path).
+        variant: "float32" or "int8".
+        prefill_length: tokens per prefill call.
+        cache_length: key-value cache positions (None: the model's
+            `max_sequence_length`).
+
+    Returns:
+        `{"bytes", "tflite_bytes", "metadata"}`: the bundle's size, its
+        TFLite model's size, and its `BundleMetadata`.
+
+    Raises:
+        FileNotFoundError: no LiteRT-LM venv, or missing vocabulary files.
+        ValueError: see `convert_kv_cache_tflite`.
+    """
+    require_litert_venv()
+    cache_length = cache_length or model.backbone.max_sequence_length
+    tokenizer = build_hf_tokenizer(vocab_dir)
+    metadata = bundle_metadata(tokenizer, prefill_length, cache_length)
+    flatbuffer = convert_kv_cache_tflite(
+        model, prefill_length, cache_length, variant
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer_json = os.path.join(folder, TOKENIZER_JSON)
+        tokenizer.save(tokenizer_json)
+        size = pack_bundle(flatbuffer, tokenizer_json, metadata, out_path)
+    return {
+        "bytes": size,
+        "tflite_bytes": len(flatbuffer),
+        "metadata": metadata,
+    }
+
+
 def export_litert_lm(
     preset_dir: str,
     network_dir: str,
@@ -186,12 +246,7 @@ def export_litert_lm(
     model = load_causal_lm(preset_dir)
     cache_length = cache_length or model.backbone.max_sequence_length
     tokenizer = build_hf_tokenizer(preset_dir)
-    eos_id = tokenizer.token_to_id(END_OF_TEXT)
-    metadata = BundleMetadata(
-        start_token_id=eos_id,
-        stop_token_ids=(eos_id,),
-        max_num_tokens=cache_length - prefill_length,
-    )
+    metadata = bundle_metadata(tokenizer, prefill_length, cache_length)
     prompt_ids = [tokenizer.encode(p).ids for p in prompts]
     expected = saved_model_greedy_ids(network_dir, prompt_ids, max_new_tokens)
     section = {
@@ -212,15 +267,12 @@ def export_litert_lm(
         "variants": {},
     }
     with tempfile.TemporaryDirectory() as folder:
-        tokenizer_json = os.path.join(folder, "tokenizer.json")
-        tokenizer.save(tokenizer_json)
         for variant in variants:
-            flatbuffer = convert_kv_cache_tflite(
-                model, prefill_length, cache_length, variant
-            )
             filename = litertlm_filename(variant)
             local = os.path.join(folder, filename)
-            size = pack_bundle(flatbuffer, tokenizer_json, metadata, local)
+            written = write_litert_lm_bundle(
+                model, preset_dir, local, variant, prefill_length, cache_length
+            )
             replies = run_litert_lm(local, list(prompts), max_new_tokens)
             parity = greedy_parity(
                 replies, expected, metadata.stop_token_ids, tokenizer
@@ -230,8 +282,8 @@ def export_litert_lm(
             )
             section["variants"][variant] = {
                 "file": filename,
-                "bytes": size,
-                "tflite_bytes": len(flatbuffer),
+                "bytes": written["bytes"],
+                "tflite_bytes": written["tflite_bytes"],
                 "parity": parity,
                 "tokens_per_s": _speed(replies),
             }
@@ -239,7 +291,7 @@ def export_litert_lm(
                 "LiteRT-LM %s: %d bytes, %d/%d prompts identical to the "
                 "SavedModel, token agreement %.3f",
                 variant,
-                size,
+                written["bytes"],
                 parity["identical"],
                 parity["prompts"],
                 parity["token_agreement"],

@@ -60,18 +60,3 @@ def build_hf_tokenizer(vocab_dir: str) -> Tokenizer:
             )
     tokenizer.add_special_tokens(list(DEFAULT_SPECIAL_TOKENS))
     return tokenizer
-
-
-def write_hf_tokenizer(vocab_dir: str, out_dir: str) -> str:
-    """Writes `tokenizer.json` for `vocab_dir`'s vocabulary.
-
-    Args:
-        vocab_dir: a folder with `vocab.json` and `merges.txt`.
-        out_dir: where `tokenizer.json` goes (a local folder).
-
-    Returns:
-        The path of the written file.
-    """
-    path = os.path.join(out_dir, TOKENIZER_JSON)
-    build_hf_tokenizer(vocab_dir).save(path)
-    return path
