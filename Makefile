@@ -15,19 +15,31 @@ PRESET ?= tiny
 CORPUS_FLAGS := $(if $(filter summarization,$(FAMILY)),--summaries)
 CORPUS_DIR := $(WORK_DIR)/corpus$(if $(CORPUS_FLAGS),-summaries)
 PYTEST_ARGS ?=
+# LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
+# TF 2.16 cannot share one with); textmill finds it through this variable.
+LITERT_VENV ?= .venv-litert
+export TEXTMILL_LITERT_VENV := $(abspath $(LITERT_VENV))
 # Container image of every Vertex AI step, e.g.
 # us-central1-docker.pkg.dev/PROJECT/textmill/textmill:1 (see docs/cloud.md).
 IMAGE ?=
 
 .PHONY: setup run test test-fast lint format bench clean image
 
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed $(LITERT_VENV)/.installed
 
 $(BIN)/.installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (e.g. pyenv install 3.10.13) or set PYTHON310=/path/to/python3.10"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON310) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==24.3.1"
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $@
+
+$(LITERT_VENV)/.installed: requirements/litert-lm.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (e.g. pyenv install 3.10.13) or set PYTHON310=/path/to/python3.10"; exit 1; }
+	test -x $(LITERT_VENV)/bin/python || $(PYTHON310) -m venv $(LITERT_VENV)
+	$(LITERT_VENV)/bin/python -m pip install --quiet --upgrade "pip==24.3.1"
+	$(LITERT_VENV)/bin/python -m pip install --quiet -c requirements/litert-lm.txt \
+		litert-lm litert-lm-api litert-lm-builder
 	touch $@
 
 run: setup

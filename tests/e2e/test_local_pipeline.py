@@ -126,19 +126,27 @@ def test_run_pushes_savedmodel_and_tflite(first_run):
     )
     assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
     files = {os.path.basename(p) for p in summary["tflite_files"]}
-    # The scoring network and the on-device generation loop, each in
-    # float32 and int8.
+    # The scoring network, the on-device generation loop and the
+    # LiteRT-LM bundles, each in float32 and int8.
     assert files == {
         "model_float32.tflite",
         "model_int8.tflite",
         "generate_float32.tflite",
         "generate_int8.tflite",
+        "model_float32.litertlm",
+        "model_int8.litertlm",
     }
     with open(os.path.join(version_dir, "tflite", "metadata.json")) as f:
         metadata = json.load(f)
     float32 = metadata["variants"]["float32"]["parity"]
     assert float32["max_abs_logit_diff"] < 1e-3
     assert float32["top1_agreement"] > 0.99
+    # The LiteRT-LM runtime's greedy text is the SavedModel's, on prompts
+    # of one token to several prefill chunks.
+    litert_lm = metadata["litert_lm"]
+    assert max(litert_lm["parity_prompt_tokens"]) > litert_lm["prefill_length"]
+    parity = litert_lm["variants"]["float32"]["parity"]
+    assert parity["identical"] == parity["prompts"] == 5
     on_disk = json.load(open(os.path.join(config.work_dir, SUMMARY_FILE)))
     assert on_disk["pushed"] and on_disk["validation"]["blessed"]
 

@@ -72,6 +72,12 @@ def test_summarization_run_pushes_a_summarizer(runs):
     assert np.isfinite(candidate["perplexity"]) and candidate["perplexity"] > 1
     parity = summary["tflite"]["variants"]["float32"]["parity"]
     assert parity["max_abs_logit_diff"] < 1e-3
+    bundles = summary["tflite"]["litert_lm"]["variants"]
+    assert bundles["float32"]["parity"]["identical"] == 5
+    assert {os.path.basename(p) for p in summary["tflite_files"]} >= {
+        "model_float32.litertlm",
+        "model_int8.litertlm",
+    }
 
     model = tf.saved_model.load(summary["serving_model_dir"])
     new_tokens = tf.constant(12, tf.int32)

@@ -16,6 +16,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from textmill.components.text_example_gen import REPORT_FILENAME
+from textmill.serving.litert_lm.bundle import LITERTLM_SUFFIX
+from textmill.serving.litert_lm.report import litert_lm_lines
 from textmill.serving.model_formats import preset_model_path
 
 _OUTPUT_EVENTS = (
@@ -126,7 +128,7 @@ def build_summary(metadata_path: str, pipeline_name: str) -> dict:
                     for name in tf.io.gfile.listdir(
                         os.path.join(destination, "tflite")
                     )
-                    if name.endswith(".tflite")
+                    if name.endswith((".tflite", LITERTLM_SUFFIX))
                 )
                 if tf.io.gfile.isdir(os.path.join(destination, "tflite"))
                 else []
@@ -265,6 +267,7 @@ def format_summary(summary: dict) -> str:
             f"{parity['prompts']} prompts (token agreement "
             f"{parity['token_agreement']:.2f})"
         )
+    lines += litert_lm_lines((summary.get("tflite") or {}).get("litert_lm"))
     training = summary.get("training")
     if training and training.get("final_val_loss") is not None:
         lines.append(

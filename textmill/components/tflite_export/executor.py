@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
@@ -20,9 +21,11 @@ from textmill.features import (
     TFLITE_MODEL_KEY,
     VARIANTS_KEY,
 )
+from textmill.serving.litert_lm.export import export_litert_lm
 from textmill.serving.model_formats import (
     network_model_path,
     network_tokenizer_dir,
+    preset_model_path,
 )
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits
@@ -108,6 +111,16 @@ class Executor(base_executor.BaseExecutor):
                 output.uri,
                 json.loads(exec_properties[VARIANTS_KEY]),
             )
+            preset_dir = preset_model_path(model.uri)
+            if tf.io.gfile.isdir(preset_dir):
+                # LiteRT-LM bundles: the runtime drives the loop and the
+                # cache, and tokenizes with the tokenizer.json inside.
+                metadata["litert_lm"] = export_litert_lm(
+                    preset_dir,
+                    network_dir,
+                    output.uri,
+                    json.loads(exec_properties[VARIANTS_KEY]),
+                )
         io_utils.write_string_file(
             os.path.join(output.uri, METADATA_FILE),
             json.dumps(metadata, indent=2),

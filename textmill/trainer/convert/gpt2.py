@@ -34,6 +34,7 @@ from textmill.trainer.convert.hf_checkpoint import (
     read_hf_config,
     read_hf_weights,
 )
+from textmill.trainer.models.gpt2.gpt2_causal_lm import gpt2_preprocessor
 
 logger = logging.getLogger(__name__)
 
@@ -310,26 +311,20 @@ def _preprocessor(hf_dir: str, backbone):
         # Checks the files (contiguous ids, merges over known tokens).
         files = import_hf_bpe(vocab_json, merges_txt, line_format_dir)
         tokens = files.read_vocab()
-        merges = [f"{left} {right}" for left, right in files.read_merges()]
-    if len(tokens) != backbone.vocabulary_size:
-        logger.warning(
-            "%s holds %s tokens but the model has vocab_size=%s; Transform's "
-            "imported vocabulary will not match the model.",
-            vocab_json,
-            len(tokens),
-            backbone.vocabulary_size,
-        )
-    if END_OF_TEXT not in tokens:
-        logger.warning(
-            "%s has no %s token; the preset gets no keras-hub preprocessor.",
-            vocab_json,
-            END_OF_TEXT,
-        )
-        return None
-    tokenizer = keras_hub.models.GPT2Tokenizer(
-        vocabulary={token: index for index, token in enumerate(tokens)},
-        merges=merges,
-    )
-    return keras_hub.models.GPT2CausalLMPreprocessor(
-        tokenizer=tokenizer, sequence_length=backbone.max_sequence_length
-    )
+        if len(tokens) != backbone.vocabulary_size:
+            logger.warning(
+                "%s holds %s tokens but the model has vocab_size=%s; "
+                "Transform's imported vocabulary will not match the model.",
+                vocab_json,
+                len(tokens),
+                backbone.vocabulary_size,
+            )
+        if END_OF_TEXT not in tokens:
+            logger.warning(
+                "%s has no %s token; the preset gets no keras-hub "
+                "preprocessor.",
+                vocab_json,
+                END_OF_TEXT,
+            )
+            return None
+        return gpt2_preprocessor(files, backbone.max_sequence_length)

@@ -53,15 +53,35 @@ def build_gpt2_causal_lm(
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
 
 
+def gpt2_preprocessor(
+    vocab: BpeFiles, sequence_length: int
+) -> keras_hub.models.GPT2CausalLMPreprocessor:
+    """keras-hub's GPT-2 preprocessor over a byte-level BPE vocabulary.
+
+    Args:
+        vocab: the vocabulary (it must hold `<|endoftext|>`).
+        sequence_length: the preprocessor's sequence length.
+    """
+    tokenizer = keras_hub.models.GPT2Tokenizer(
+        vocabulary={token: i for i, token in enumerate(vocab.read_vocab())},
+        merges=[f"{left} {right}" for left, right in vocab.read_merges()],
+    )
+    return keras_hub.models.GPT2CausalLMPreprocessor(
+        tokenizer=tokenizer, sequence_length=sequence_length
+    )
+
+
 def save_gpt2_preset(
     model: keras_hub.models.GPT2CausalLM, vocab: BpeFiles, preset_dir: str
 ) -> None:
     """Writes a trained model as a preset another run fine-tunes from.
 
-    The directory holds the backbone's keras-hub preset and the vocabulary
-    as Hugging Face `vocab.json` + `merges.txt`, the layout `textmill
-    convert gpt2` writes: `--init-from preset_dir` initialises both the
-    tokenizer and the model from it.
+    The directory holds the backbone's keras-hub preset, keras-hub's
+    GPT-2 preprocessor (so `keras_hub.models.GPT2CausalLM.from_preset`
+    loads a model that generates from text) and the vocabulary as Hugging
+    Face `vocab.json` + `merges.txt`, the layout `textmill convert gpt2`
+    writes: `--init-from preset_dir` initialises both the tokenizer and
+    the model from it.
 
     Args:
         model: the trained causal LM.
@@ -69,4 +89,7 @@ def save_gpt2_preset(
         preset_dir: directory to write (local or gs://).
     """
     model.backbone.save_to_preset(preset_dir)
+    gpt2_preprocessor(vocab, model.backbone.max_sequence_length).save_to_preset(
+        preset_dir
+    )
     export_hf_bpe(vocab, preset_dir)

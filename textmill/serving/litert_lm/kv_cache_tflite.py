@@ -1,0 +1,154 @@
+"""A causal LM as the TFLite model the LiteRT-LM runtime drives.
+
+The runtime owns the decoding loop and the key-value cache; the model only
+runs the network on a chunk of tokens. It finds everything by name:
+
+    prefill_<T>(tokens int32 [1, T], input_pos int32 [T],
+                kv_cache_k_<i>, kv_cache_v_<i> float32 [1, heads, C, head_dim]
+                for every layer i)
+        -> logits float32 [1, T, vocab], kv_cache_k_<i>, kv_cache_v_<i>
+    decode(tokens int32 [1, 1], input_pos int32 [1], the same caches)
+        -> logits float32 [1, 1, vocab], the same caches
+
+Each call writes its tokens' keys and values at positions `input_pos[0]`,
+`input_pos[0] + 1`, ... of the caches (the runtime keeps the returned
+caches in place) and attends to positions up to each token's own. The
+runtime pads a prompt's last prefill chunk, so a chunk may run past the
+prompt; the padding's cache entries lie after the prompt and are
+overwritten by the decode steps before any token can see them. The cache
+holds `C` positions; a chunk starting at `p` needs `p + T <= C`, so a
+bundle serves at most `C - T` tokens (`max_num_tokens`).
+
+Only TFLite builtin ops: the runtime has no TF Select kernels.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
+
+from textmill.serving.sampling import decode_ops
+
+DECODE = "decode"
+TOKENS = "tokens"
+INPUT_POS = "input_pos"
+LOGITS = "logits"
+LITERT_LM_VARIANTS = ("float32", "int8")
+
+
+def prefill_signature(length: int) -> str:
+    """The runtime's name of the prefill signature for `length` tokens."""
+    return f"prefill_{length}"
+
+
+def cache_names(num_layers: int) -> list[str]:
+    """`kv_cache_k_0, kv_cache_v_0, kv_cache_k_1, ...`."""
+    return [f"kv_cache_{kind}_{i}" for i in range(num_layers) for kind in "kv"]
+
+
+def _cache_specs(model, cache_length: int) -> list[tf.TensorSpec]:
+    backbone = model.backbone
+    shape = [
+        1,
+        backbone.num_heads,
+        cache_length,
+        backbone.hidden_dim // backbone.num_heads,
+    ]
+    return [
+        tf.TensorSpec(shape, tf.float32, name=name)
+        for name in cache_names(len(backbone.transformer_layers))
+    ]
+
+
+def _chunk_function(model, length: int, cache_length: int):
+    """A concrete function of `length` tokens on the named caches."""
+    names = cache_names(len(model.backbone.transformer_layers))
+    specs = [
+        tf.TensorSpec([1, length], tf.int32, name=TOKENS),
+        tf.TensorSpec([length], tf.int32, name=INPUT_POS),
+        *_cache_specs(model, cache_length),
+    ]
+
+    def chunk(tokens, input_pos, *caches):
+        pairs = tuple(zip(caches[0::2], caches[1::2], strict=True))
+        logits, _, updated = decode_ops.forward(
+            model, tokens, pairs, input_pos[0], matvec=False
+        )
+        flat = [tensor for pair in updated for tensor in pair]
+        return {LOGITS: logits, **dict(zip(names, flat, strict=True))}
+
+    return tf.function(chunk, input_signature=specs).get_concrete_function()
+
+
+def _frozen(function):
+    """`function` with its variables as constants, callable by input
+    name (the converter cannot read the Keras variables of the cached
+    forward pass)."""
+    frozen = convert_variables_to_constants_v2(function)
+    names = [spec.name for spec in function.structured_input_signature[0]]
+    specs = list(function.structured_input_signature[0])
+
+    def call(*inputs):
+        by_name = dict(zip(names, inputs, strict=True))
+        ordered = [by_name[t.name.split(":")[0]] for t in frozen.inputs]
+        return tf.nest.pack_sequence_as(
+            function.structured_outputs, frozen(*ordered)
+        )
+
+    return tf.function(call, input_signature=specs)
+
+
+def convert_kv_cache_tflite(
+    model, prefill_length: int, cache_length: int, variant: str
+) -> bytes:
+    """Converts a keras-hub GPT-2 family causal LM for LiteRT-LM.
+
+    Args:
+        model: the causal LM (a `GPT2CausalLM`; see
+            `decode_ops.check_cached_model`).
+        prefill_length: tokens per prefill call (`prefill_<T>`).
+        cache_length: positions of the key-value cache, at most the
+            model's `max_sequence_length`.
+        variant: "float32", or "int8" (dynamic-range int8 weights).
+
+    Returns:
+        The TFLite flatbuffer with `prefill_<T>` and `decode` signatures.
+
+    Raises:
+        ValueError: an unknown variant, a model without a GPT-2 style
+            backbone, or lengths that do not fit the model.
+    """
+    if variant not in LITERT_LM_VARIANTS:
+        raise ValueError(
+            f"variant={variant!r} is not one of "
+            f"{', '.join(LITERT_LM_VARIANTS)}."
+        )
+    decode_ops.check_cached_model(model)
+    max_length = model.backbone.max_sequence_length
+    if not 1 <= prefill_length < cache_length <= max_length:
+        raise ValueError(
+            f"prefill_length={prefill_length}, cache_length={cache_length}: "
+            f"need 1 <= prefill_length < cache_length <= {max_length} (the "
+            "model's max_sequence_length)."
+        )
+    module = tf.Module()
+    prefill = prefill_signature(prefill_length)
+    functions = {
+        prefill: _frozen(_chunk_function(model, prefill_length, cache_length)),
+        DECODE: _frozen(_chunk_function(model, 1, cache_length)),
+    }
+    for name, function in functions.items():
+        setattr(module, name, function)
+    with tempfile.TemporaryDirectory() as saved_dir:
+        tf.saved_model.save(module, saved_dir, signatures=functions)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_dir, signature_keys=list(functions)
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if variant == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
