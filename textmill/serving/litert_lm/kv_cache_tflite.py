@@ -76,7 +76,7 @@ def _chunk_function(model, length: int, cache_length: int):
     def chunk(tokens, input_pos, *caches):
         pairs = tuple(zip(caches[0::2], caches[1::2], strict=True))
         logits, _, updated = decode_ops.forward(
-            model, tokens, pairs, input_pos[0], matvec=False
+            model, tokens, pairs, input_pos[0], tf_kernels=False
         )
         flat = [tensor for pair in updated for tensor in pair]
         return {LOGITS: logits, **dict(zip(names, flat, strict=True))}

@@ -46,7 +46,7 @@ must do, that path does not fit:
   the layout the attention products read, a step writes them in place at
   one position, and the tied head reads the table as it is (`_logits`).
 - One graph for TFLite. The same `forward` builds the bare network's
-  `generate_ids` (`token_id_generation`, `matvec=False`), whose caches are
+  `generate_ids` (`token_id_generation`, `tf_kernels=False`), whose caches are
   one tensor per layer and kind.
 
 The cost is coupling: `forward` reads private attributes of keras-hub's
