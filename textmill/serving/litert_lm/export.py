@@ -204,6 +204,11 @@ def write_litert_lm_bundle(
     }
 
 
+# The largest model bundled: the converter freezes the weights once per
+# signature, and the DistilGPT2 shape (82M) was killed at 17.4 GB.
+MAX_PARAMETERS = 30_000_000
+
+
 def export_litert_lm(
     preset_dir: str,
     network_dir: str,
@@ -244,6 +249,15 @@ def export_litert_lm(
         logging.warning("LiteRT-LM bundles not built: %s", reason)
         return {"skipped": reason}
     model = load_causal_lm(preset_dir)
+    parameters = model.count_params()
+    if parameters > MAX_PARAMETERS:
+        reason = (
+            f"the model has {parameters:,} parameters; converting one of more "
+            f"than {MAX_PARAMETERS:,} freezes a copy of the weights per "
+            "signature and ran out of memory on a 24 GB machine"
+        )
+        logging.warning("LiteRT-LM bundles not built: %s", reason)
+        return {"skipped": reason}
     cache_length = cache_length or model.backbone.max_sequence_length
     tokenizer = build_hf_tokenizer(preset_dir)
     metadata = bundle_metadata(tokenizer, prefill_length, cache_length)
