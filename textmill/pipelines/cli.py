@@ -45,6 +45,12 @@ def _add_run_parser(subparsers) -> None:
     run.add_argument("--model-name", help="name under the serving dir")
     run.add_argument("--preset", help="model preset, e.g. tiny, distilgpt2")
     run.add_argument("--init-from", help="keras-hub preset dir to fine-tune")
+    run.add_argument(
+        "--distill-from",
+        metavar="TEACHER_PRESET",
+        help="keras-hub GPT-2 preset dir whose model teaches the student "
+        "(distilgpt2)",
+    )
     run.add_argument("--train-steps", type=int)
     run.add_argument(
         "--strict",
@@ -83,6 +89,7 @@ def _config_from_args(args) -> PipelineConfig:
         train={
             "preset": args.preset,
             "init_from": args.init_from,
+            "distill_from": args.distill_from,
             "train_steps": args.train_steps,
         },
     ).validate()

@@ -18,10 +18,15 @@ and teacher must share `hidden_dim`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import keras
 import keras_hub
 import tensorflow as tf
+
+from textmill.trainer.models.gpt2.student_init import (
+    init_student_from_teacher,
+)
 
 # Names of the per-term metrics a distillation step logs beside `loss`.
 TERM_METRICS = ("kl_loss", "lm_loss", "cosine_loss")
@@ -291,3 +296,86 @@ class DistillationModel(keras.Model):
         # The student alone; the terms are training metrics only.
         logs = super().test_step(data)
         return {k: v for k, v in logs.items() if k not in TERM_METRICS}
+
+
+def weights_from_config(train) -> DistillationWeights:
+    """The DistillationWeights of a TrainConfig's `distill_*` fields."""
+    return DistillationWeights(
+        temperature=train.distill_temperature,
+        kl_weight=train.distill_kl_weight,
+        lm_weight=train.distill_lm_weight,
+        cosine_weight=train.distill_cosine_weight,
+    )
+
+
+def distill_from_preset(
+    student: keras_hub.models.GPT2CausalLM,
+    preset_dir: str,
+    weights: DistillationWeights | None = None,
+) -> DistillationModel:
+    """A student initialised from, and taught by, a preset's model.
+
+    Args:
+        student: the untrained student; its weights are replaced by the
+            teacher's embeddings and every other layer.
+        preset_dir: the teacher's keras-hub preset directory.
+        weights: temperature and term weights (None: the recipe's).
+
+    Returns:
+        The DistillationModel to compile and fit; `.student` is the model
+        to export afterwards.
+
+    Raises:
+        ValueError: the student's sizes do not allow taking the teacher's
+            layers (see `init_student_from_teacher`).
+    """
+    teacher = load_teacher(preset_dir)
+    logging.info(
+        "Distilling from %s: teacher of %d layers (%s), student of %d",
+        preset_dir,
+        teacher.backbone.num_layers,
+        teacher.dtype_policy.name,
+        student.backbone.num_layers,
+    )
+    init_student_from_teacher(student.backbone, teacher.backbone)
+    return DistillationModel(student, teacher, weights)
+
+
+def with_teacher(student: keras.Model, train) -> keras.Model:
+    """The model a Trainer fits: `student` itself, or, when the
+    TrainConfig `train` has `distill_from`, a DistillationModel of it."""
+    if not train.distill_from:
+        return student
+    return distill_from_preset(
+        student, train.distill_from, weights_from_config(train)
+    )
+
+
+def student_of(model: keras.Model) -> keras.Model:
+    """The model to export after fitting what `with_teacher` returned."""
+    return model.student if isinstance(model, DistillationModel) else model
+
+
+def distillation_metadata(train) -> dict:
+    """The model metadata of a distilled student: its teacher and recipe
+    under "distilled_from" ({} when `train` does not distill)."""
+    if not train.distill_from:
+        return {}
+    weights = dataclasses.asdict(weights_from_config(train))
+    return {"distilled_from": {"teacher_preset": train.distill_from, **weights}}
+
+
+def preset_logits_fn(preset_dir: str):
+    """The logits of a GPT-2 preset's causal LM as a function of named
+    int inputs [batch, length] (`token_ids`), as `SavedModelLogits`, for
+    scoring a teacher on the windows a student is scored on."""
+    model = load_teacher(preset_dir)
+
+    @tf.function(reduce_retracing=True)
+    def logits(token_ids):
+        x = {"token_ids": token_ids, "padding_mask": tf.ones_like(token_ids)}
+        return tf.cast(model(x, training=False), tf.float32)
+
+    return lambda inputs: logits(
+        tf.constant(inputs["token_ids"], tf.int32)
+    ).numpy()

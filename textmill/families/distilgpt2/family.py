@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import tensorflow_transform as tft
@@ -42,11 +43,18 @@ from textmill.trainer.data import (
     DatasetFactory,
     causal_lm_dataset,
 )
+from textmill.trainer.distillation import (
+    distillation_metadata,
+    preset_logits_fn,
+    student_of,
+    with_teacher,
+)
 from textmill.trainer.models.gpt2 import (
     GPT2_PRESETS,
     build_gpt2_causal_lm,
     save_gpt2_preset,
 )
+from textmill.trainer.throughput import write_throughput
 from textmill.transform.byte_bpe_text import (  # noqa: F401  (Transform's entry)
     MERGES_ASSET,
     VOCAB_ASSET,
@@ -62,7 +70,10 @@ def transform_config(config: PipelineConfig) -> dict:
     return {
         "vocab_size": config.tokenizer.vocab_size or preset["vocabulary_size"],
         "min_frequency": config.tokenizer.min_frequency,
-        "init_from": config.tokenizer.init_from or config.train.init_from,
+        # A distilled student speaks its teacher's tokens.
+        "init_from": config.tokenizer.init_from
+        or config.train.init_from
+        or config.train.distill_from,
         "textmill_version": textmill.__version__,
     }
 
@@ -113,9 +124,13 @@ def train_causal_lm(
             ("eval", fn_args.eval_files),
         )
     }
+    started = time.monotonic()
     model = training.compile_and_fit(
-        lambda: build_gpt2_causal_lm(
-            hparams.preset, vocab_size, init_from=hparams.init_from
+        lambda: with_teacher(
+            build_gpt2_causal_lm(
+                hparams.preset, vocab_size, init_from=hparams.init_from
+            ),
+            hparams,
         ),
         datasets["train"],
         datasets["eval"],
@@ -125,6 +140,8 @@ def train_causal_lm(
     )
     if model is None:
         return
+    write_throughput(fn_args.model_run_dir, hparams, time.monotonic() - started)
+    model = student_of(model)
     sequence_length = min(
         hparams.sequence_length, model.backbone.max_sequence_length
     )
@@ -149,6 +166,7 @@ def train_causal_lm(
             "sequence_length": sequence_length,
             "train_steps": hparams.train_steps,
             "precision_policy": model.dtype_policy.name,
+            **distillation_metadata(hparams),
         },
     )
 
@@ -197,6 +215,23 @@ def baseline(model_dir: str, examples, max_batches: int) -> dict:
         )
     )
     return {"name": "unigram", **_perplexity(-log_probs[windows[:, 1:]])}
+
+
+def teacher(model_dir: str, examples, max_batches: int) -> dict:
+    """A distilled student's teacher scored on the windows `evaluate`
+    scores ({} for a model trained without a teacher)."""
+    metadata = read_model_metadata(model_dir)
+    distilled = metadata.get("distilled_from")
+    if not distilled:
+        return {}
+    windows = load_eval_windows(
+        examples, metadata["sequence_length"], metadata["eos_id"], max_batches
+    )
+    preset_dir = distilled["teacher_preset"]
+    return {
+        "preset_dir": preset_dir,
+        **_perplexity(windows_nll(preset_logits_fn(preset_dir), windows)),
+    }
 
 
 def parity_inputs(model_dir: str, examples, count: int) -> list[dict]:
