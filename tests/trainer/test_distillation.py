@@ -10,6 +10,8 @@ from textmill.trainer.distillation import (
     DistillationModel,
     DistillationWeights,
     hidden_cosine,
+    load_teacher,
+    preset_logits_fn,
     soft_kl,
 )
 
@@ -179,3 +181,19 @@ def test_mismatched_teacher_is_refused_with_the_size():
 def test_bad_weights_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DistillationWeights(**kwargs)
+
+
+def test_teacher_loads_frozen_in_the_policys_compute_dtype(tmp_path):
+    teacher = _causal_lm(2, seed=9)
+    teacher.backbone.save_to_preset(str(tmp_path))
+    x, _ = _batch(rows=1, padded=0)
+    expected = teacher(x).numpy()
+    logits = preset_logits_fn(str(tmp_path))({"token_ids": x["token_ids"]})
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        loaded = load_teacher(str(tmp_path))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert not loaded.trainable and not loaded.trainable_weights
+    assert {w.dtype for w in loaded.weights} == {"bfloat16"}
