@@ -9,10 +9,13 @@ import tensorflow as tf
 from textmill.trainer.distillation import (
     DistillationModel,
     DistillationWeights,
+    distillation_metadata,
     hidden_cosine,
     load_teacher,
     preset_logits_fn,
     soft_kl,
+    student_of,
+    with_teacher,
 )
 
 VOCAB = 53
@@ -197,3 +200,32 @@ def test_teacher_loads_frozen_in_the_policys_compute_dtype(tmp_path):
         keras.mixed_precision.set_global_policy("float32")
     assert not loaded.trainable and not loaded.trainable_weights
     assert {w.dtype for w in loaded.weights} == {"bfloat16"}
+
+
+def test_a_train_config_with_a_teacher_builds_the_distillation(tmp_path):
+    from textmill.pipelines.config import TrainConfig
+
+    teacher = _causal_lm(4, seed=10)
+    teacher.backbone.save_to_preset(str(tmp_path))
+    student = _causal_lm(2, seed=11)
+    assert with_teacher(student, TrainConfig()) is student
+    assert distillation_metadata(TrainConfig()) == {}
+
+    train = TrainConfig(distill_from=str(tmp_path), distill_temperature=3.0)
+    model = with_teacher(student, train)
+    assert isinstance(model, DistillationModel)
+    assert student_of(model) is student
+    assert model.distillation_weights.temperature == 3.0
+    np.testing.assert_array_equal(
+        student.backbone.transformer_layers[1].get_weights()[0],
+        teacher.backbone.transformer_layers[2].get_weights()[0],
+    )
+    assert distillation_metadata(train) == {
+        "distilled_from": {
+            "teacher_preset": str(tmp_path),
+            "temperature": 3.0,
+            "kl_weight": 5.0,
+            "lm_weight": 2.0,
+            "cosine_weight": 1.0,
+        }
+    }

@@ -346,6 +346,17 @@ def with_teacher(student: keras.Model, train) -> keras.Model:
     TrainConfig `train` has `distill_from`, a DistillationModel of it."""
     if not train.distill_from:
         return student
+    if isinstance(
+        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+    ):
+        # Its custom loop calls compute_loss, not train_step: the student
+        # would learn from the labels alone.
+        raise ValueError(
+            f"train.distill_from={train.distill_from!r}: distillation "
+            "trains on one machine (its devices included), not under "
+            "MultiWorkerMirroredStrategy; run it without a multi-worker "
+            "cluster."
+        )
     return distill_from_preset(
         student, train.distill_from, weights_from_config(train)
     )
