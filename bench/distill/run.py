@@ -211,7 +211,7 @@ def _perplexity(run: dict) -> float:
 def markdown(args, results: dict) -> str:
     runs, gen = results["runs"], results["generation_tokens_per_s"]
     sizes = results["sizes"]
-    teacher_ppl = _perplexity(runs["teacher"])
+    teacher_ppl = runs["teacher"]["validation"]["candidate"]["perplexity"]
     lines = [
         "# Distillation: a 2-layer student from a 4-layer teacher",
         "",
@@ -235,8 +235,10 @@ def markdown(args, results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ("teacher", *STUDENTS):
+        if name not in runs:
+            continue
         run = runs[name]
-        ppl = _perplexity(run)
+        ppl = run["validation"]["candidate"]["perplexity"]
         speed = gen.get(name)
         cells = (
             [spread_text(speed[f"batch_{b}"], "{:.0f}") for b in BATCHES]
@@ -260,11 +262,17 @@ def markdown(args, results: dict) -> str:
         f"({findings['distilled_gain_over_scratch']:+.1%}; 95 % paired "
         "bootstrap interval of the gain over the eval windows "
         f"[{findings['interval'][0]:+.1%}, {findings['interval'][1]:+.1%}]).",
-        f"- Teacher-initialised, LM loss only: "
-        f"{findings['teacher_init_ppl']:.1f}: the initialisation alone "
-        f"gives {findings['init_gain_over_scratch']:+.1%} over scratch, "
-        "the teacher's outputs on top of it "
-        f"{findings['distillation_gain_over_init']:+.1%}.",
+        *(
+            [
+                f"- Teacher-initialised, LM loss only: "
+                f"{findings['teacher_init_ppl']:.1f}: the initialisation "
+                f"alone gives {findings['init_gain_over_scratch']:+.1%} "
+                "over scratch, the teacher's outputs on top of it "
+                f"{findings['distillation_gain_over_init']:+.1%}."
+            ]
+            if "teacher_init_ppl" in findings
+            else []
+        ),
         f"- Distilled student vs teacher: perplexity x"
         f"{findings['distilled_over_teacher']:.3f}, generation "
         f"{findings['speedup_batch_1']:.2f}x (batch 1) and "
@@ -299,6 +307,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--students",
+        default=",".join(STUDENTS),
+        help="students to train (teacher_init is optional)",
+    )
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
@@ -324,6 +337,8 @@ def main() -> None:
         "tiny",
         {"tokenizer": {"init_from": teacher_preset}},
     )
+    if "teacher_init" not in args.students:
+        return _report(args, runs, before, started)
     runs["teacher_init"] = run_pipeline(
         args,
         "teacher_init",
@@ -331,6 +346,10 @@ def main() -> None:
         {"distill_kl_weight": 0.0, "distill_cosine_weight": 0.0},
         distill,
     )
+    _report(args, runs, before, started)
+
+
+def _report(args, runs: dict, before: dict, started: float) -> None:
     presets = {name: runs[name]["summary"]["preset_dir"] for name in runs}
     generation, parameters = time_generation(
         args, {name: presets[name] for name in TIMED}
@@ -373,7 +392,9 @@ def _collect(args, runs, generation, parameters) -> dict:
             "preset_dir": preset,
         }
     ppl = {name: _perplexity(run) for name, run in runs.items()}
-    windows = {name: _window_nll(args, runs[name]) for name in STUDENTS}
+    windows = {
+        name: _window_nll(args, runs[name]) for name in ("distilled", "scratch")
+    }
     comparison = compare(
         "perplexity", windows["distilled"], windows["scratch"], 0.95
     )
@@ -399,13 +420,20 @@ def _collect(args, runs, generation, parameters) -> dict:
         "findings": {
             "distilled_ppl": ppl["distilled"],
             "scratch_ppl": ppl["scratch"],
-            "teacher_init_ppl": ppl["teacher_init"],
             "teacher_ppl": ppl["teacher"],
             "distilled_gain_over_scratch": comparison.gain,
             "interval": [comparison.low, comparison.high],
-            "init_gain_over_scratch": 1 - ppl["teacher_init"] / ppl["scratch"],
-            "distillation_gain_over_init": 1
-            - ppl["distilled"] / ppl["teacher_init"],
+            **(
+                {
+                    "teacher_init_ppl": ppl["teacher_init"],
+                    "init_gain_over_scratch": 1
+                    - ppl["teacher_init"] / ppl["scratch"],
+                    "distillation_gain_over_init": 1
+                    - ppl["distilled"] / ppl["teacher_init"],
+                }
+                if "teacher_init" in ppl
+                else {}
+            ),
             "distilled_over_teacher": ppl["distilled"] / ppl["teacher"],
             "speedup_batch_1": ratio(
                 gen["distilled"]["batch_1"], gen["teacher"]["batch_1"]
