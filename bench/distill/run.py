@@ -1,34 +1,34 @@
 """Distillation benchmark: a 2-layer student distilled from a 4-layer
 teacher against the same student trained without one.
 
-Every model is trained by the real local pipeline (`textmill run`) on the
-default corpus (`textmill corpus`), in one work dir, so the runs share
-ingest, statistics and (for the students) Transform:
+The teacher is trained by the real local pipeline (`textmill run
+--preset tiny4`: 4 layers, hidden 128; its byte-level BPE learned by
+Transform) on the default corpus (`textmill corpus`). The students (`tiny`:
+2 layers, the same widths) train on that run's transformed train split,
+each in its own process (in parallel), with what the Trainer uses: the
+model builder, the packing (`pack_documents`), the AdamW schedule, the
+loss and, for the distilled ones, `with_teacher`:
 
-- `teacher`: `--preset tiny4` (4 layers, hidden 128), its byte-level BPE
-  learned by Transform, `--teacher-steps` steps;
-- `distilled`: `--preset tiny` (2 layers, hidden 128) `--distill-from` the
-  teacher's preset: the teacher's tokenizer, initialised from its layers
-  0 and 2, trained on 5 KL + 2 LM + 1 cosine (temperature 2),
-  `--student-steps` steps;
-- `scratch`: the same student from random weights with the same tokenizer
-  (`tokenizer.init_from` the teacher's preset) and the LM loss alone;
-- `teacher_init`: the student initialised from the teacher's layers like
-  `distilled` but trained on the LM loss alone (`distill_kl_weight` and
-  `distill_cosine_weight` 0), which separates what the initialisation
-  gives from what the teacher's outputs give.
+- `distilled`: initialised from the teacher's layers 0 and 2, trained on
+  5 KL (temperature 2) + 2 LM + 1 cosine;
+- `scratch`: random weights, the LM loss alone;
+- `teacher_init` (optional): initialised like `distilled`, the LM loss
+  alone (KL and cosine weights 0), which separates what the
+  initialisation gives from what the teacher's outputs give.
 
-The students have the same steps, batches, learning rate and seed. Eval
-perplexity is ModelValidator's, on the same eval windows for every model
-(same tokenizer, same packing); `val_loss` after every `--eval-every`
-steps comes from each run's `history.csv`. Generation speed is greedy
-decoding of `--new-tokens` tokens (no stop token) by `CausalLMGenerator`
-on each model's preset, batches 1 and 8, timed by `bench/harness.py`
-(own process per model, warm-up, interleaved repeats, medians). Size:
-parameters, SavedModel bytes, float32 TFLite bytes.
+Same steps, batches, learning rate and seed for every student. Perplexity
+is scored on the same eval windows for every model (ModelValidator's
+packing and window count), the teacher from its pushed SavedModel, the
+students from their presets; the distilled-vs-scratch gain has a paired
+bootstrap interval over the windows (the gate's `compare`). Generation
+speed: greedy decoding of `--new-tokens` tokens (no stop token) by
+`CausalLMGenerator` on each model's preset, batches 1 and 8, timed by
+`bench/harness.py` (a process per model, warm-up, interleaved repeats,
+medians). Size: parameters and weight-file bytes.
 
-Run: `python bench/distill/run.py` (about 15 minutes on 2 shared
-cores); writes `results.json` and `results.md` beside this file.
+Run: `python bench/distill/run.py [--work-dir DIR]` (a rerun with the
+same work dir reuses the finished teacher and students); writes
+`results.json` and `results.md` beside this file.
 """
 
 from __future__ import annotations
@@ -124,12 +124,135 @@ def run_pipeline(args, name: str, preset: str, extra: dict, flags=()):
     return result
 
 
-def _dir_bytes(path: str) -> int:
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
+def _train_student(args, name: str) -> None:
+    """Trains one student in this process on the teacher run's transformed
+    examples with the Trainer's model, optimizer, loss and packing, and
+    writes `NAME.result.json` (perplexity on the validator's eval windows,
+    per-window samples, val_loss curve, tokens/s, preset)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from textmill.components.eval_windows import (
+        load_eval_windows,
+        split_files,
     )
+    from textmill.components.model_validator.gate import (
+        SAMPLES_KEY,
+        metric_value,
+        samples,
+    )
+    from textmill.pipelines.config import TrainConfig
+    from textmill.serving.model_metadata import read_model_metadata
+    from textmill.serving.saved_model_scoring import windows_nll
+    from textmill.trainer import training
+    from textmill.trainer.data import TOKEN_IDS_FEATURE, pack_documents
+    from textmill.trainer.distillation import (
+        preset_logits_fn,
+        student_of,
+        with_teacher,
+    )
+    from textmill.trainer.models.gpt2 import build_gpt2_causal_lm
+
+    with open(os.path.join(args.work_dir, "teacher.result.json")) as f:
+        teacher = json.load(f)["summary"]
+    metadata = read_model_metadata(teacher["serving_model_dir"])
+    eos_id, vocab = metadata["eos_id"], metadata["vocabulary_size"]
+    examples = _transformed_examples(args)
+    steps = args.student_steps
+    train = TrainConfig(
+        preset="tiny",
+        sequence_length=args.sequence_length,
+        batch_size=args.batch_size,
+        train_steps=steps,
+        warmup_steps=steps // 10,
+        distill_from=teacher["preset_dir"] if name != "scratch" else None,
+        **(
+            {"distill_kl_weight": 0.0, "distill_cosine_weight": 0.0}
+            if name == "teacher_init"
+            else {}
+        ),
+    )
+    keras.utils.set_random_seed(train.seed)
+    spec = {TOKEN_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
+
+    def documents(split: str, repeat: bool) -> tf.data.Dataset:
+        records = tf.data.TFRecordDataset(
+            split_files(examples, split), compression_type="GZIP"
+        )
+        if repeat:
+            records = records.repeat().shuffle(512, seed=train.seed)
+        return (
+            records.batch(64)
+            .map(lambda x: tf.io.parse_example(x, spec))
+            .map(
+                lambda f: tf.cast(
+                    tf.RaggedTensor.from_sparse(f[TOKEN_IDS_FEATURE]),
+                    tf.int32,
+                )
+            )
+        )
+
+    windows = pack_documents(
+        documents("train", True), args.sequence_length, eos_id
+    )
+    train_ds = (
+        windows.shuffle(1024, seed=train.seed)
+        .batch(args.batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    eval_windows = load_eval_windows(
+        examples, args.sequence_length, eos_id, args.eval_windows
+    )
+    eval_ds = tf.data.Dataset.from_tensor_slices(
+        (
+            {
+                "token_ids": eval_windows[:, :-1],
+                "padding_mask": np.ones_like(eval_windows[:, :-1], bool),
+            },
+            eval_windows[:, 1:],
+        )
+    ).batch(args.batch_size)
+    model = with_teacher(build_gpt2_causal_lm("tiny", vocab), train)
+    model.compile(
+        optimizer=training.optimizer(train),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        steps_per_epoch=args.eval_every,
+        epochs=steps // args.eval_every,
+        validation_data=eval_ds,
+        verbose=2,
+    ).history
+    seconds = time.perf_counter() - start
+    student = student_of(model)
+    preset = os.path.join(args.work_dir, f"{name}_preset")
+    student.backbone.save_to_preset(preset)
+    nll = windows_nll(preset_logits_fn(preset), eval_windows)
+    numerator = nll.sum(axis=1)
+    denominator = np.full(len(nll), nll.shape[1])
+    result = {
+        "perplexity": metric_value("perplexity", numerator, denominator),
+        SAMPLES_KEY: {
+            k: {kk: vv.tolist() for kk, vv in v.items()}
+            for k, v in samples("perplexity", numerator, denominator).items()
+        },
+        "windows": len(nll),
+        "val_losses": [round(v, 4) for v in history["val_loss"]],
+        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "fit_seconds": seconds,
+        "train_tokens_per_second": steps
+        * args.batch_size
+        * args.sequence_length
+        / seconds,
+        "preset_dir": preset,
+    }
+    with open(os.path.join(args.work_dir, f"{name}.result.json"), "w") as f:
+        json.dump(result, f)
 
 
 def _worker(preset_dir: str, new_tokens: int) -> None:
@@ -200,45 +323,52 @@ def time_generation(args, presets: dict) -> tuple[dict, dict]:
     return rates, parameters
 
 
-def _val_losses(history: list[dict]) -> list[float]:
-    return [round(float(row["val_loss"]), 4) for row in history]
-
-
-def _perplexity(run: dict) -> float:
-    return run["summary"]["validation"]["candidate"]["perplexity"]
+def _distill_share(history: dict) -> float:
+    """The KL and cosine terms' share of the last epoch's weighted loss."""
+    kl, cosine = history["kl_loss"][-1], history["cosine_loss"][-1]
+    return (5 * kl + cosine) / history["loss"][-1]
 
 
 def markdown(args, results: dict) -> str:
+    import numpy as np
+
     runs, gen = results["runs"], results["generation_tokens_per_s"]
-    sizes = results["sizes"]
-    teacher_ppl = runs["teacher"]["validation"]["candidate"]["perplexity"]
+    sizes, findings = results["sizes"], results["findings"]
+    teacher_ppl = runs["teacher"]["perplexity"]
     lines = [
         "# Distillation: a 2-layer student from a 4-layer teacher",
         "",
-        f"Corpus: the default corpus (`textmill corpus`, "
-        f"{results['documents']} documents; eval split "
-        f"{results['eval_documents']} documents, "
-        f"{results['eval_windows']} windows of {args.sequence_length} "
-        "tokens scored for every model). Teacher: `tiny4` (4 layers, "
-        f"hidden 128, 4 heads), {args.teacher_steps} steps. Students: "
-        f"`tiny` (2 layers, same widths), {args.student_steps} steps each; "
-        f"batch {args.batch_size} x {args.sequence_length} tokens, "
-        "learning rate 1e-3 (cosine, 10 % warm-up), seed 0, the "
-        "teacher's tokenizer "
-        f"({results['vocabulary_size']} tokens). Distillation: "
-        "temperature 2, weights KL 5, LM 2, cosine 1.",
+        "Corpus: the default corpus (`textmill corpus`, "
+        f"{results['documents']} documents, {results['eval_documents']} in "
+        f"the eval split). Every model is scored on the same "
+        f"{results['eval_windows']} eval windows of {args.sequence_length} "
+        "tokens (ModelValidator's packing) with the teacher's tokenizer "
+        f"({results['vocabulary_size']} tokens). Teacher: `tiny4` (4 "
+        "layers, hidden 128, 4 heads, intermediate 512) trained by "
+        f"`textmill run`, {args.teacher_steps} steps. Students: `tiny` (2 "
+        f"layers, same widths), {args.student_steps} steps each on the "
+        "teacher run's transformed train split, with the Trainer's model, "
+        "packing, AdamW schedule (peak 1e-3, 10 % warm-up, cosine) and "
+        f"loss; batch {args.batch_size} x {args.sequence_length} tokens, "
+        "seed 0. `distilled`: initialised from the teacher's layers 0 and "
+        "2, loss 5 KL (temperature 2) + 2 LM + 1 cosine; `scratch`: random "
+        "initialisation, LM loss"
+        + (
+            "; `teacher_init`: initialised like `distilled`, LM loss only."
+            if "teacher_init" in runs
+            else "."
+        ),
         "",
         "| model | eval perplexity | / teacher | val_loss every "
         f"{args.eval_every} steps | training tokens/s | "
         "generation tokens/s, batch 1 | batch 8 | parameters | "
-        "SavedModel bytes | TFLite float32 bytes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "weights bytes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ("teacher", *STUDENTS):
         if name not in runs:
             continue
         run = runs[name]
-        ppl = run["validation"]["candidate"]["perplexity"]
         speed = gen.get(name)
         cells = (
             [spread_text(speed[f"batch_{b}"], "{:.0f}") for b in BATCHES]
@@ -246,25 +376,24 @@ def markdown(args, results: dict) -> str:
             else ["-", "-"]
         )
         lines.append(
-            f"| {name} | {ppl:.1f} | {ppl / teacher_ppl:.3f} | "
+            f"| {name} | {run['perplexity']:.1f} | "
+            f"{run['perplexity'] / teacher_ppl:.3f} | "
             f"{', '.join(f'{v:.3f}' for v in run['val_losses'])} | "
             f"{run['train_tokens_per_second']:.0f} | {cells[0]} | "
-            f"{cells[1]} | {sizes[name]['parameters'] or '-'} | "
-            f"{sizes[name]['savedmodel_bytes']} | "
-            f"{sizes[name]['tflite_float32_bytes']} |"
+            f"{cells[1]} | {sizes[name]['parameters']} | "
+            f"{sizes[name]['weights_bytes']} |"
         )
-    findings = results["findings"]
     lines += [
         "",
         f"- Distilled vs scratch at {args.student_steps} steps: eval "
         f"perplexity {findings['distilled_ppl']:.1f} vs "
-        f"{findings['scratch_ppl']:.1f} "
-        f"({findings['distilled_gain_over_scratch']:+.1%}; 95 % paired "
-        "bootstrap interval of the gain over the eval windows "
+        f"{findings['scratch_ppl']:.1f}, a gain of "
+        f"{findings['distilled_gain_over_scratch']:+.1%} (95 % paired "
+        "bootstrap interval over the eval windows "
         f"[{findings['interval'][0]:+.1%}, {findings['interval'][1]:+.1%}]).",
         *(
             [
-                f"- Teacher-initialised, LM loss only: "
+                "- Teacher-initialised, LM loss only: "
                 f"{findings['teacher_init_ppl']:.1f}: the initialisation "
                 f"alone gives {findings['init_gain_over_scratch']:+.1%} "
                 "over scratch, the teacher's outputs on top of it "
@@ -273,26 +402,52 @@ def markdown(args, results: dict) -> str:
             if "teacher_init_ppl" in findings
             else []
         ),
-        f"- Distilled student vs teacher: perplexity x"
-        f"{findings['distilled_over_teacher']:.3f}, generation "
+        "- Distilled student vs teacher: perplexity x"
+        f"{findings['distilled_over_teacher']:.3f}; generation "
         f"{findings['speedup_batch_1']:.2f}x (batch 1) and "
         f"{findings['speedup_batch_8']:.2f}x (batch 8) the teacher's "
-        f"tokens/s, {findings['parameter_ratio']:.2f} of its parameters.",
-        f"- Training with the teacher: "
-        f"{findings['training_speed_ratio']:.2f}x the tokens/s of training "
-        "without it (pipeline Trainer wall time, evaluation and "
-        "checkpoints included).",
+        f"tokens/s; {findings['parameter_ratio']:.2f} of its parameters.",
+        "- Why the distilled student wins here: its start. After its "
+        f"first {args.eval_every} steps its val_loss is "
+        f"{runs['distilled']['val_losses'][0]:.3f}, already below the "
+        f"teacher's final {runs['teacher']['val_losses'][-1]:.3f}: it "
+        "continues training the teacher's (undertrained: its val_loss "
+        f"fell {-np.diff(runs['teacher']['val_losses'])[-1]:.3f} "
+        "in its last "
+        f"{args.eval_every} steps) embeddings and layers 0 and 2. The "
+        "teacher's outputs are a small part of the loss: in the last "
+        "epoch the KL "
+        f"term is {runs['distilled']['history']['kl_loss'][-1]:.4f} and "
+        "the cosine term "
+        f"{runs['distilled']['history']['cosine_loss'][-1]:.4f}, "
+        f"{_distill_share(runs['distilled']['history']):.1%} of the "
+        "weighted loss (the rest is 2 x the LM loss), and this teacher is "
+        "barely better than the student's shape trained as long. This run "
+        "did not measure the two parts apart (the optional `teacher_init` "
+        "arm does: `--students distilled,scratch,teacher_init`).",
+        "- Generation speed: at this size the 2 transformer layers the "
+        "student drops are a small part of a decoding step (the 4096-token "
+        "head, the loop and the sampler are the same), and the machine "
+        "was shared: `scratch` and `distilled` are the same network, so "
+        "their difference is the noise of this measurement.",
+        "- Training with the teacher's forward pass: "
+        f"{findings['training_speed_ratio']:.2f}x the tokens/s of the same "
+        "student trained without it.",
         "",
-        "Training tokens/s: the Trainer's tokens over its wall time "
-        "(`throughput.json`); `teacher_init` runs the teacher's forward "
-        "pass like `distilled` though its weights are 0. Generation: greedy, "
-        f"{args.new_tokens} new tokens per row after an 8-token prompt, "
-        "no stop token.",
+        "Training tokens/s: the students' `fit` wall time (evaluation "
+        "every "
+        f"{args.eval_every} steps included); the teacher's from its "
+        "pipeline Trainer (`throughput.json`: model building, evaluation "
+        "and checkpoints included). Generation: greedy `CausalLMGenerator`"
+        f", {args.new_tokens} new tokens per row after an 8-token prompt, "
+        "no stop token. Weights bytes: the preset's `model.weights.h5`.",
         "",
         *method_lines(
             args.repeats, 1, results["machine_before"], results["machine_after"]
         ),
-        f"Wall time of the whole benchmark: {results['wall_s'] / 60:.1f} min.",
+        f"Wall time: the teacher's pipeline run "
+        f"{runs['teacher']['pipeline_wall_s'] / 60:.1f} min; the students "
+        f"(in parallel) and the timing {results['wall_s'] / 60:.1f} min.",
     ]
     return "\n".join(lines)
 
@@ -300,9 +455,11 @@ def markdown(args, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--train-student", help=argparse.SUPPRESS)
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--student-steps", type=int, default=200)
     parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-windows", type=int, default=200)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -310,13 +467,16 @@ def main() -> None:
     parser.add_argument(
         "--students",
         default=",".join(STUDENTS),
-        help="students to train (teacher_init is optional)",
+        help="students to train, in parallel processes",
     )
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
     if args.serve:
         _worker(args.serve, args.new_tokens)
+        return
+    if args.train_student:
+        _train_student(args, args.train_student)
         return
 
     started = time.perf_counter()
@@ -326,35 +486,47 @@ def main() -> None:
     if not os.path.isdir(corpus_dir) and _textmill("corpus", corpus_dir):
         raise RuntimeError("textmill corpus failed")
     args.corpus = os.path.join(corpus_dir, "*")
-
-    runs = {"teacher": run_pipeline(args, "teacher", "tiny4", {})}
-    teacher_preset = runs["teacher"]["summary"]["preset_dir"]
-    distill = ("--distill-from", teacher_preset)
-    runs["distilled"] = run_pipeline(args, "distilled", "tiny", {}, distill)
-    runs["scratch"] = run_pipeline(
-        args,
-        "scratch",
-        "tiny",
-        {"tokenizer": {"init_from": teacher_preset}},
-    )
-    if "teacher_init" not in args.students:
-        return _report(args, runs, before, started)
-    runs["teacher_init"] = run_pipeline(
-        args,
-        "teacher_init",
-        "tiny",
-        {"distill_kl_weight": 0.0, "distill_cosine_weight": 0.0},
-        distill,
-    )
-    _report(args, runs, before, started)
-
-
-def _report(args, runs: dict, before: dict, started: float) -> None:
-    presets = {name: runs[name]["summary"]["preset_dir"] for name in runs}
+    teacher = run_pipeline(args, "teacher", "tiny4", {})
+    students = [n for n in args.students.split(",") if n]
+    workers = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--train-student",
+                name,
+                *(
+                    f"--{k.replace('_', '-')}={getattr(args, k)}"
+                    for k in (
+                        "student_steps",
+                        "eval_every",
+                        "eval_windows",
+                        "sequence_length",
+                        "batch_size",
+                        "work_dir",
+                    )
+                ),
+            ]
+        )
+        for name in students
+        if not os.path.exists(
+            os.path.join(args.work_dir, f"{name}.result.json")
+        )
+    }
+    for name, worker in workers.items():
+        if worker.wait():
+            raise RuntimeError(f"student {name} failed ({worker.returncode})")
+    runs = {"teacher": teacher}
+    for name in students:
+        with open(os.path.join(args.work_dir, f"{name}.result.json")) as f:
+            runs[name] = json.load(f)
+    presets = {"teacher": teacher["summary"]["preset_dir"]} | {
+        name: runs[name]["preset_dir"] for name in students
+    }
     generation, parameters = time_generation(
         args, {name: presets[name] for name in TIMED}
     )
-    results = _collect(args, runs, generation, parameters)
+    results = _collect(args, runs, presets, generation, parameters)
     results["machine_before"] = before
     results["machine_after"] = machine_state()
     results["wall_s"] = time.perf_counter() - started
@@ -362,59 +534,79 @@ def _report(args, runs: dict, before: dict, started: float) -> None:
     print(markdown(args, results))
 
 
-def _collect(args, runs, generation, parameters) -> dict:
+def _collect(args, runs, presets, generation, parameters) -> dict:
     import keras_hub
+    import numpy as np
 
-    from textmill.components.model_validator.gate import compare
+    from textmill.components.model_validator.gate import SAMPLES_KEY, compare
+    from textmill.families.distilgpt2.family import evaluate
 
-    sizes, out_runs = {}, {}
+    teacher = runs["teacher"]["summary"]
+    # The teacher on the students' windows, from its pushed SavedModel.
+    teacher_scores = evaluate(
+        teacher["serving_model_dir"],
+        _transformed_examples(args),
+        args.eval_windows,
+    )
+    out = {
+        "teacher": {
+            "perplexity": teacher_scores["perplexity"],
+            "validator_perplexity": teacher["validation"]["candidate"][
+                "perplexity"
+            ],
+            "val_losses": [
+                round(float(r["val_loss"]), 4)
+                for r in runs["teacher"]["history"]
+            ],
+            "train_tokens_per_second": teacher["training"][
+                "train_tokens_per_second"
+            ],
+            "pipeline_wall_s": runs["teacher"]["wall_s"],
+        }
+    }
     for name, run in runs.items():
-        summary = run["summary"]
-        training = summary["training"]
-        preset = summary["preset_dir"]
-        sizes[name] = {
+        if name != "teacher":
+            out[name] = {
+                k: v for k, v in run.items() if k not in (SAMPLES_KEY,)
+            }
+    sizes = {
+        name: {
             "parameters": parameters.get(name)
             or int(
                 keras_hub.models.GPT2Backbone.from_preset(preset).count_params()
             ),
-            "savedmodel_bytes": _dir_bytes(summary["serving_model_dir"]),
-            "tflite_float32_bytes": summary["tflite"]["variants"]["float32"][
-                "bytes"
-            ],
+            "weights_bytes": os.path.getsize(
+                os.path.join(preset, "model.weights.h5")
+            ),
         }
-        out_runs[name] = {
-            "validation": summary["validation"],
-            "val_losses": _val_losses(run["history"]),
-            "history": run["history"],
-            "train_tokens_per_second": training["train_tokens_per_second"],
-            "train_seconds": training["train_seconds"],
-            "pipeline_wall_s": run["wall_s"],
-            "preset_dir": preset,
-        }
-    ppl = {name: _perplexity(run) for name, run in runs.items()}
-    windows = {
-        name: _window_nll(args, runs[name]) for name in ("distilled", "scratch")
+        for name, preset in presets.items()
     }
+
+    def scored(name):
+        run = runs[name]
+        metric = {
+            k: np.asarray(v) for k, v in run[SAMPLES_KEY]["perplexity"].items()
+        }
+        return {
+            "perplexity": run["perplexity"],
+            SAMPLES_KEY: {"perplexity": metric},
+        }
+
     comparison = compare(
-        "perplexity", windows["distilled"], windows["scratch"], 0.95
+        "perplexity", scored("distilled"), scored("scratch"), 0.95
     )
+    ppl = {name: out[name]["perplexity"] for name in out}
     gen = generation
-    first = runs["teacher"]["summary"]["validation"]["candidate"]
-    with open(
-        os.path.join(runs["teacher"]["summary"]["preset_dir"], "vocab.json")
-    ) as f:
+    with open(os.path.join(presets["teacher"], "vocab.json")) as f:
         vocabulary_size = len(json.load(f))
-    ingest = runs["teacher"]["summary"]["ingest"]
+    ingest = teacher["ingest"]
     return {
-        "sizes_note": "parameters of the backbone (the LM head is tied)",
         "documents": ingest["written"]["train"] + ingest["written"]["eval"],
         "eval_documents": ingest["written"]["eval"],
-        "eval_windows": first["windows"],
+        "eval_windows": teacher_scores["windows"],
         "vocabulary_size": vocabulary_size,
-        "settings": {
-            k: v for k, v in vars(args).items() if k not in ("serve",)
-        },
-        "runs": out_runs,
+        "settings": {k: v for k, v in vars(args).items() if k != "serve"},
+        "runs": out,
         "sizes": sizes,
         "generation_tokens_per_s": gen,
         "findings": {
@@ -443,30 +635,15 @@ def _collect(args, runs, generation, parameters) -> dict:
             ),
             "parameter_ratio": sizes["distilled"]["parameters"]
             / sizes["teacher"]["parameters"],
-            "training_speed_ratio": out_runs["distilled"][
-                "train_tokens_per_second"
-            ]
-            / out_runs["scratch"]["train_tokens_per_second"],
+            "training_speed_ratio": out["distilled"]["train_tokens_per_second"]
+            / out["scratch"]["train_tokens_per_second"],
         },
     }
 
 
-def _window_nll(args, run: dict) -> dict:
-    """The pushed model's perplexity with per-window samples on the
-    validator's eval windows (for the paired bootstrap between two
-    students)."""
-    from textmill.families.distilgpt2.family import evaluate
-
-    summary = run["summary"]
-    return evaluate(
-        summary["serving_model_dir"],
-        _transformed_examples(args),
-        summary["validation"]["candidate"]["windows"],
-    )
-
-
 def _transformed_examples(args):
-    """The students' transformed Examples artifact (shared by their runs)."""
+    """The teacher run's transformed Examples artifact (the first one that
+    has both splits written)."""
     from tfx.types import standard_artifacts
 
     root = os.path.join(
@@ -476,9 +653,17 @@ def _transformed_examples(args):
         "Transform",
         "transformed_examples",
     )
-    newest = max(os.listdir(root), key=int)
+    first = min(
+        (
+            name
+            for name in os.listdir(root)
+            if os.path.isdir(os.path.join(root, name, "Split-eval"))
+            and os.listdir(os.path.join(root, name, "Split-eval"))
+        ),
+        key=int,
+    )
     artifact = standard_artifacts.Examples()
-    artifact.uri = os.path.join(root, newest)
+    artifact.uri = os.path.join(root, first)
     artifact.split_names = '["train", "eval"]'
     return artifact
 
