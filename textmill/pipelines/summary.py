@@ -162,8 +162,12 @@ def format_metric_row(row: dict, baseline_name: str | None = None) -> str:
     """One metric of the gate's table: candidate, baseline and last
     blessed model with the candidate's gains and their intervals, the
     thresholds applied and the metric's verdict."""
+    # A threshold not applied (min_baseline_gain with enforce_baseline
+    # false) is None.
     thresholds = ", ".join(
-        f"{key}={value:g}" for key, value in row["thresholds"].items()
+        f"{key}={value:g}"
+        for key, value in row["thresholds"].items()
+        if value is not None
     )
     named = f" ({baseline_name})" if baseline_name else ""
     return (
