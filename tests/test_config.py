@@ -53,12 +53,39 @@ def test_unknown_key_is_named(tmp_path):
         ("validation", {"max_perplexity": 0.5}, "max_perplexity"),
         ("export", {"tflite_variants": ["int4"]}, "tflite_variants"),
         ("tokenizer", {"vocab_size": 100}, "vocab_size"),
+        ("train", {"distill_temperature": 0.0}, "distill_temperature"),
+        ("train", {"distill_kl_weight": -1.0}, "distill_kl_weight"),
+        (
+            "train",
+            {
+                "distill_kl_weight": 0.0,
+                "distill_lm_weight": 0.0,
+                "distill_cosine_weight": 0.0,
+            },
+            "nothing to learn",
+        ),
+        (
+            "train",
+            {"distill_from": "presets/gpt2", "init_from": "presets/gpt2"},
+            "drop --init-from",
+        ),
     ],
 )
 def test_validation_names_the_field(section, values, match):
     base = with_overrides(PipelineConfig(), ingest={"input_patterns": ["x"]})
     config = with_overrides(base, **{section: values})
     with pytest.raises(ConfigError, match=match):
+        config.validate()
+
+
+def test_distillation_is_for_distilgpt2_students():
+    config = with_overrides(
+        PipelineConfig(),
+        top={"family": "longformer"},
+        ingest={"input_patterns": ["x"]},
+        train={"distill_from": "presets/gpt2"},
+    )
+    with pytest.raises(ConfigError, match="--family distilgpt2"):
         config.validate()
 
 

@@ -120,6 +120,15 @@ class TrainConfig:
         seed: seed of initialisation and data order.
         mixed_precision: "auto" (on where the hardware gains), "on", "off".
         init_from: a keras-hub preset directory to fine-tune from.
+        distill_from: a keras-hub GPT-2 preset directory (a run's
+            `preset_dir`, or `textmill convert gpt2`'s output) whose model
+            teaches the student (`preset`) by distillation; the student
+            takes the teacher's tokenizer and every other layer.
+        distill_temperature: softens teacher and student distributions
+            in the KL term.
+        distill_kl_weight, distill_lm_weight, distill_cosine_weight:
+            weights of the KL, the ordinary LM loss and the hidden-state
+            cosine terms (DistilGPT2's: 5, 2, 1).
     """
 
     preset: str = "tiny"
@@ -134,6 +143,11 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "auto"
     init_from: str | None = None
+    distill_from: str | None = None
+    distill_temperature: float = 2.0
+    distill_kl_weight: float = 5.0
+    distill_lm_weight: float = 2.0
+    distill_cosine_weight: float = 1.0
 
     def validate(self) -> None:
         for name in (
@@ -154,6 +168,37 @@ class TrainConfig:
         _check_choice(
             "train.mixed_precision", self.mixed_precision, ("auto", "on", "off")
         )
+        self._validate_distillation()
+
+    def _validate_distillation(self) -> None:
+        if self.distill_from and self.init_from:
+            raise ConfigError(
+                f"train.distill_from={self.distill_from!r} and "
+                f"train.init_from={self.init_from!r} are both set: a "
+                "distilled student is initialised from its teacher; drop "
+                "--init-from."
+            )
+        if self.distill_temperature <= 0:
+            raise ConfigError(
+                "train.distill_temperature must be > 0, got "
+                f"{self.distill_temperature}; 2.0 is the default."
+            )
+        weights = (
+            "distill_kl_weight",
+            "distill_lm_weight",
+            "distill_cosine_weight",
+        )
+        for name in weights:
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"train.{name} must be >= 0, got {getattr(self, name)}."
+                )
+        if not any(getattr(self, name) for name in weights):
+            raise ConfigError(
+                "train.distill_kl_weight, distill_lm_weight and "
+                "distill_cosine_weight are all 0: nothing to learn; the "
+                "defaults are 5, 2 and 1."
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,6 +335,12 @@ class PipelineConfig:
                 f"{self.family!r} reads text alone; leave target_field empty "
                 "or choose a family that learns (text, target) pairs, such "
                 "as summarization."
+            )
+        if self.train.distill_from and self.family != "distilgpt2":
+            raise ConfigError(
+                f"train.distill_from is set but family is {self.family!r}: "
+                "distillation trains distilgpt2 students; pass "
+                "--family distilgpt2."
             )
         presets = families[self.family].presets
         if self.train.preset not in presets:

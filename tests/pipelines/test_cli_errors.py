@@ -27,7 +27,7 @@ def _write(path, text) -> str:
 def test_unknown_preset_names_the_choices(capsys, tmp_path):
     line = _error(capsys, ["run", "--data", "x/*", "--preset", "bogus"])
     assert "train.preset='bogus'" in line
-    assert "tiny, distilgpt2, gpt2" in line
+    assert "tiny, tiny4, distilgpt2, gpt2" in line
 
 
 def test_missing_config_file(capsys, tmp_path):
@@ -181,3 +181,20 @@ def test_submit_of_a_missing_template(capsys, tmp_path):
         + ["--region", "r", "--dry-run"],
     )
     assert "no such pipeline template" in line and "textmill compile" in line
+
+
+def test_missing_teacher_directory_names_the_flag(capsys, tmp_path):
+    line = _error(
+        capsys,
+        [
+            "run",
+            "--data",
+            "x/*",
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--distill-from",
+            str(tmp_path / "no-teacher"),
+        ],
+    )
+    assert "--distill-from" in line
+    assert "no such directory" in line

@@ -128,3 +128,40 @@ def test_training_and_generation_parity_are_in_the_summary(tmp_path):
         "of 4 prompts (token agreement 0.75)" in text
     )
     assert "training: 2 epochs, final loss 5.2000, val_loss 5.0500" in text
+
+
+def test_a_distilled_student_is_shown_beside_its_teacher(tmp_path):
+    from textmill.components.model_validator.teacher import teacher_report
+    from textmill.trainer.throughput import write_throughput
+
+    student = _lm([32 * 4.0, 32 * 3.9, 32 * 4.2])
+    teacher = _lm([32 * 3.5, 32 * 3.6, 32 * 3.4])
+    report = teacher_report("perplexity", student, teacher, 0.95)
+    ratio = student["perplexity"] / teacher["perplexity"]
+    assert report["student_teacher_ratio"] == pytest.approx(ratio)
+    assert report["student"] == pytest.approx(student["perplexity"])
+    assert SAMPLES_KEY not in report
+    interval = report["interval_of_ratio"]
+    # Every window's student NLL is above the teacher's: the whole
+    # interval lies above 1.
+    assert 1 < interval["low"] <= ratio <= interval["high"]
+
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,6.1,5.9\n")
+
+    class Train:
+        train_steps, batch_size, sequence_length = 10, 4, 32
+        distill_from = "presets/t"
+
+    written = write_throughput(str(tmp_path), Train, 2.0)
+    assert written["train_tokens_per_second"] == 640.0
+    summary = _summary([32 * 4.0, 32 * 3.9, 32 * 4.2], pushed=True)
+    summary["training"] = training_summary(str(tmp_path))
+    assert summary["training"]["distilled"] is True
+    summary["validation"]["gate_metric"] = "perplexity"
+    summary["validation"]["teacher"] = {**report, "preset_dir": "presets/t"}
+    text = format_summary(summary)
+    assert (
+        f"teacher: perplexity {teacher['perplexity']:.4g} on the same "
+        f"windows; student/teacher {ratio:.3f} (95% interval [" in text
+    )
+    assert "val_loss 5.9000, 640 tokens/s; curves in" in text

@@ -93,7 +93,7 @@ def _load(spec: FamilySpec) -> Family:
 
 # Names of textmill.trainer.models.gpt2.GPT2_PRESETS, kept here so that
 # checking a config imports no model code (a test keeps them equal).
-_GPT2_PRESETS = ("tiny", "distilgpt2", "gpt2")
+_GPT2_PRESETS = ("tiny", "tiny4", "distilgpt2", "gpt2")
 
 FAMILIES: dict[str, FamilySpec] = {
     family.name: family

@@ -108,7 +108,10 @@ class Family(abc.ABC, Generic[PlanT]):
         return {
             "vocab_size": config.tokenizer.vocab_size or default_size,
             "min_frequency": config.tokenizer.min_frequency,
-            "init_from": config.tokenizer.init_from or config.train.init_from,
+            # A distilled student speaks its teacher's tokens.
+            "init_from": config.tokenizer.init_from
+            or config.train.init_from
+            or config.train.distill_from,
             "textmill_version": textmill.__version__,
         }
 
@@ -178,3 +181,9 @@ class Family(abc.ABC, Generic[PlanT]):
     ) -> list[dict[str, np.ndarray]]:
         """Up to `count` eval inputs of the bare network, for TFLite
         parity."""
+
+    def teacher(self, model_dir: str, examples, max_units: int) -> dict:
+        """A distilled model's teacher scored on the units `evaluate`
+        scores, with per-unit samples; {} for a model trained without a
+        teacher (every family but distilgpt2)."""
+        return {}

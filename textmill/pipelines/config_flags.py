@@ -132,6 +132,13 @@ CONFIG_FLAGS = (
         "keras-hub preset dir to fine-tune (gs:// on Vertex AI)",
     ),
     ConfigFlag(
+        "--distill-from",
+        "train",
+        "distill_from",
+        "keras-hub GPT-2 preset dir whose model teaches the student "
+        "(distilgpt2)",
+    ),
+    ConfigFlag(
         "--train-steps",
         "train",
         "train_steps",

@@ -49,6 +49,7 @@ def preflight(config: PipelineConfig) -> None:
     """
     config.validate()
     check_checkpoint_dir(config.train.init_from, "--init-from")
+    check_checkpoint_dir(config.train.distill_from, "--distill-from")
     check_checkpoint_dir(config.tokenizer.init_from, "tokenizer.init_from")
     check_writable(config.work_dir, "--work-dir")
     check_writable(config.serving_dir, "--serving-dir")

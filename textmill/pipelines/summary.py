@@ -19,6 +19,7 @@ from textmill.components.text_example_gen import REPORT_FILENAME
 from textmill.serving.litert_lm.bundle import LITERTLM_SUFFIX
 from textmill.serving.litert_lm.report import litert_lm_lines
 from textmill.serving.model_formats import preset_model_path
+from textmill.trainer.throughput import read_throughput
 
 _OUTPUT_EVENTS = (
     metadata_store_pb2.Event.OUTPUT,
@@ -163,8 +164,12 @@ def format_metric_row(row: dict, baseline_name: str | None = None) -> str:
     """One metric of the gate's table: candidate, baseline and last
     blessed model with the candidate's gains and their intervals, the
     thresholds applied and the metric's verdict."""
+    # A threshold not applied (min_baseline_gain with enforce_baseline
+    # false) is None.
     thresholds = ", ".join(
-        f"{key}={value:g}" for key, value in row["thresholds"].items()
+        f"{key}={value:g}"
+        for key, value in row["thresholds"].items()
+        if value is not None
     )
     named = f" ({baseline_name})" if baseline_name else ""
     return (
@@ -212,7 +217,26 @@ def training_summary(model_run_dir: str) -> dict:
         "history_csv": history_path,
         "loss_plot": os.path.join(model_run_dir, "loss_curves.png"),
         "tensorboard_logdir": model_run_dir,
+        **read_throughput(model_run_dir),
     }
+
+
+def format_teacher(validation: dict) -> str:
+    """A distilled student's line: the teacher's gate metric on the same
+    eval units and the student/teacher ratio."""
+    teacher, metric = validation["teacher"], validation["gate_metric"]
+    interval = teacher.get("interval_of_ratio")
+    spread = (
+        f" ({interval['level']:.0%} interval [{interval['low']:.3f}, "
+        f"{interval['high']:.3f}])"
+        if interval
+        else ""
+    )
+    return (
+        f"teacher: {metric} {teacher[metric]:.4g} on the same windows; "
+        f"student/teacher {teacher['student_teacher_ratio']:.3f}{spread}; "
+        f"{teacher.get('preset_dir')}"
+    )
 
 
 def format_summary(summary: dict) -> str:
@@ -249,6 +273,8 @@ def format_summary(summary: dict) -> str:
         baseline = (validation.get("baseline") or {}).get("name")
         for name, row in sorted((validation.get("metrics") or {}).items()):
             lines.append(f"  {name}: {format_metric_row(row, baseline)}")
+        if validation.get("teacher"):
+            lines.append(f"  {format_teacher(validation)}")
     for variant, info in (
         (summary.get("tflite") or {}).get("variants") or {}
     ).items():
@@ -273,8 +299,13 @@ def format_summary(summary: dict) -> str:
         lines.append(
             f"  training: {training['epochs']} epochs, final loss "
             f"{training['final_loss']:.4f}, val_loss "
-            f"{training['final_val_loss']:.4f}; curves in "
-            f"{training['loss_plot']}"
+            f"{training['final_val_loss']:.4f}"
+            + (
+                f", {training['train_tokens_per_second']:.0f} tokens/s"
+                if training.get("train_tokens_per_second")
+                else ""
+            )
+            + f"; curves in {training['loss_plot']}"
         )
     if summary.get("pushed"):
         lines.append(f"  pushed: {summary['serving_model_dir']}")

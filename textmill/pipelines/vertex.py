@@ -263,6 +263,7 @@ def _check_cloud_paths(config: PipelineConfig) -> None:
         "serving_dir": config.serving_dir,
         "tokenizer.init_from": config.tokenizer.init_from,
         "train.init_from": config.train.init_from,
+        "train.distill_from": config.train.distill_from,
     }
     paths.update(
         (f"ingest.input_patterns[{i}]", pattern)

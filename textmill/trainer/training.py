@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 
 import keras
@@ -25,6 +26,7 @@ from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
 from textmill.trainer.loss_plot import plot_history
 from textmill.trainer.progress import TrainingProgress
+from textmill.trainer.throughput import write_throughput
 
 HISTORY_FILE = "history.csv"
 LOSS_PLOT_FILE = "loss_curves.png"
@@ -48,6 +50,7 @@ def train(family: Family, fn_args) -> None:
     )
     strategy = set_up_devices(hparams)
     plan = family.plan(run)
+    started = time.monotonic()
     model = compile_and_fit(
         lambda: family.build_model(run, plan),
         family.dataset(run, plan, fn_args.train_files, repeat=True),
@@ -58,6 +61,7 @@ def train(family: Family, fn_args) -> None:
     )
     if model is None:
         return
+    write_throughput(fn_args.model_run_dir, hparams, time.monotonic() - started)
     metadata = family.export(run, plan, model)
     write_model_metadata(
         run.serving_model_dir,

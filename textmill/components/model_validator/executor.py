@@ -18,6 +18,10 @@ from textmill.components.model_validator.gate import (
     judge,
     without_samples,
 )
+from textmill.components.model_validator.teacher import (
+    score_teacher,
+    teacher_report,
+)
 from textmill.families import load_family
 from textmill.features import (
     BASELINE_MODEL_KEY,
@@ -86,6 +90,7 @@ class Executor(base_executor.BaseExecutor):
             blessed_metrics = score_model(
                 baselines[0].uri, examples, max_batches
             )
+        teacher = score_teacher(model.uri, examples, max_batches)
         verdict = judge(
             family.gate_metric,
             family.baseline_gate_metric,
@@ -113,6 +118,13 @@ class Executor(base_executor.BaseExecutor):
             "baseline_model_uri": baselines[0].uri if baselines else None,
             "thresholds": thresholds,
         }
+        if teacher:
+            evaluation["teacher"] = teacher_report(
+                family.gate_metric,
+                candidate,
+                teacher,
+                thresholds["confidence"],
+            )
         io_utils.write_string_file(
             os.path.join(blessing.uri, EVALUATION_FILE),
             json.dumps(evaluation, indent=2),

@@ -38,6 +38,12 @@ from textmill.trainer.data import (
     DatasetFactory,
     causal_lm_dataset,
 )
+from textmill.trainer.distillation import (
+    distillation_metadata,
+    preset_logits_fn,
+    student_of,
+    with_teacher,
+)
 from textmill.trainer.models.gpt2 import (
     GPT2_PRESETS,
     build_gpt2_causal_lm,
@@ -125,15 +131,23 @@ class CausalLMFamily(Family[CausalLMPlan]):
         )
 
     def build_model(self, run: TrainingRun, plan: CausalLMPlan) -> keras.Model:
-        return build_gpt2_causal_lm(
-            run.hparams.preset, plan.vocab_size, init_from=run.hparams.init_from
+        """The GPT-2 causal LM; with `train.distill_from`, wrapped so that
+        its frozen teacher trains it (see `trainer.distillation`)."""
+        return with_teacher(
+            build_gpt2_causal_lm(
+                run.hparams.preset,
+                plan.vocab_size,
+                init_from=run.hparams.init_from,
+            ),
+            run.hparams,
         )
 
     def export(
         self, run: TrainingRun, plan: CausalLMPlan, model: keras.Model
     ) -> dict:
         """The serving and bare-network SavedModels and a keras-hub preset
-        to fine-tune from."""
+        to fine-tune from (of the student alone when distilled)."""
+        model = student_of(model)
         sequence_length = min(
             run.hparams.sequence_length, model.backbone.max_sequence_length
         )
@@ -152,6 +166,7 @@ class CausalLMFamily(Family[CausalLMPlan]):
             "eos_id": plan.eos_id,
             "sequence_length": sequence_length,
             "precision_policy": model.dtype_policy.name,
+            **distillation_metadata(run.hparams),
         }
 
     def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
@@ -176,6 +191,22 @@ class CausalLMFamily(Family[CausalLMPlan]):
             )
         )
         return {"name": "unigram", **_perplexity(-log_probs[windows[:, 1:]])}
+
+    def teacher(self, model_dir: str, examples, max_units: int) -> dict:
+        """A distilled student's teacher scored on the windows `evaluate`
+        scores ({} for a model trained without a teacher)."""
+        metadata = read_model_metadata(model_dir)
+        distilled = metadata.get("distilled_from")
+        if not distilled:
+            return {}
+        windows = load_eval_windows(
+            examples, metadata["sequence_length"], metadata["eos_id"], max_units
+        )
+        preset_dir = distilled["teacher_preset"]
+        return {
+            "preset_dir": preset_dir,
+            **_perplexity(windows_nll(preset_logits_fn(preset_dir), windows)),
+        }
 
     def parity_inputs(self, model_dir: str, examples, count: int) -> list:
         """Inputs of the bare network for TFLite parity: eval windows."""

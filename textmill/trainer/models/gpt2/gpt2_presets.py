@@ -15,6 +15,17 @@ GPT2_PRESETS = {
         "dropout": 0.0,
         "max_sequence_length": 256,
     },
+    # `tiny` twice as deep: a teacher `tiny` students are distilled from
+    # (they take its layers 0 and 2).
+    "tiny4": {
+        "vocabulary_size": 4096,
+        "num_layers": 4,
+        "num_heads": 4,
+        "hidden_dim": 128,
+        "intermediate_dim": 512,
+        "dropout": 0.0,
+        "max_sequence_length": 256,
+    },
     # DistilGPT2: GPT-2 small distilled to 6 layers.
     "distilgpt2": {
         "vocabulary_size": 50257,
