@@ -142,7 +142,7 @@ def _train_student(args, name: str) -> None:
         metric_value,
         samples,
     )
-    from textmill.pipelines.config import TrainConfig
+    from textmill.config import TrainConfig
     from textmill.serving.model_metadata import read_model_metadata
     from textmill.serving.saved_model_scoring import windows_nll
     from textmill.trainer import training

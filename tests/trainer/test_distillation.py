@@ -203,7 +203,7 @@ def test_teacher_loads_frozen_in_the_policys_compute_dtype(tmp_path):
 
 
 def test_a_train_config_with_a_teacher_builds_the_distillation(tmp_path):
-    from textmill.pipelines.config import TrainConfig
+    from textmill.config import TrainConfig
 
     teacher = _causal_lm(4, seed=10)
     teacher.backbone.save_to_preset(str(tmp_path))
