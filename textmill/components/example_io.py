@@ -13,6 +13,7 @@ same records give the same bytes in every worker process.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import os
@@ -174,6 +175,7 @@ class ExamplesExecutor(base_beam_executor.BaseBeamExecutor):
     and hands the report to the subclass's `record_report`.
     """
 
+    @abc.abstractmethod
     def plan(
         self,
         input_dict: dict[str, list[types.Artifact]],
@@ -181,13 +183,12 @@ class ExamplesExecutor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> ExamplesPlan:
         """What to write, from the component's inputs and parameters."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def record_report(
         self, report: dict[str, Any], examples: types.Artifact
     ) -> None:
         """Logs the written report and copies its totals to `examples`."""
-        raise NotImplementedError
 
     def explain_failure(self, error: Exception) -> None:
         """Called with what the Beam pipeline raised; may raise a clearer

@@ -22,6 +22,7 @@ signature names are in `serving.signatures`.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 
 import keras
@@ -72,7 +73,7 @@ def write_archive(
     archive.write_out(directory, verbose=False)
 
 
-class Exporter:
+class Exporter(abc.ABC):
     """The serving SavedModel and the bare network of one trained model.
 
     Args:
@@ -113,17 +114,17 @@ class Exporter:
         self.tokenizer = byte_bpe_tokenizer(tft_output) if byte_bpe else None
 
     # Hooks a family's exporter fills in.
+    @abc.abstractmethod
     def add_serving_endpoints(self, archive: keras.export.ExportArchive):
         """Adds the serving SavedModel's signatures to `archive`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def token_ids_specs(self) -> list[tf.TensorSpec]:
         """The inputs of `logits_from_ids`: one fixed-shape window."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def logits_from_ids(self, *inputs: tf.Tensor) -> dict:
         """`{"logits": float32}` of the model on `token_ids_specs()`."""
-        raise NotImplementedError
 
     def add_network_endpoints(self, archive: keras.export.ExportArchive):
         """Adds the bare network's signatures: `logits_from_ids`."""
@@ -131,6 +132,7 @@ class Exporter:
 
     def write_network_files(self, network_dir: str) -> None:
         """Writes files the bare network's users need beside it (none)."""
+        del network_dir
 
     # Shared by the families.
     def add_logits_endpoint(self, archive: keras.export.ExportArchive):
