@@ -7,18 +7,20 @@ import os
 import keras_hub
 import pytest
 import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
 
 from textmill.serving.litert_lm.environment import VENV_ENV
 from textmill.serving.litert_lm.export import (
     export_litert_lm,
-    greedy_parity,
     litertlm_filename,
 )
 from textmill.serving.litert_lm.hf_tokenizer import build_hf_tokenizer
 from textmill.serving.litert_lm.kv_cache_tflite import (
     cache_names,
     convert_kv_cache_tflite,
+    signature_module,
 )
+from textmill.serving.litert_lm.parity import greedy_parity
 from textmill.serving.litert_lm.runtime import run_litert_lm
 from textmill.serving.sampling.token_id_generation import generate_token_ids
 from textmill.trainer.models.gpt2.gpt2_causal_lm import save_gpt2_preset
@@ -124,10 +126,20 @@ def test_section_reports_sizes_and_parity(bundles):
     json.dumps(section)  # goes into metadata.json
 
 
-def test_tflite_model_has_the_runtime_names(text_lm):
+def test_tflite_model_has_the_runtime_names_and_one_copy_of_weights(
+    text_lm,
+):
     flatbuffer = convert_kv_cache_tflite(
         text_lm.model, PREFILL, TEXT_MAX_LENGTH, "float32"
     )
+    # Both signatures read the same weight buffers: the model's constant
+    # data is one float32 copy of the weights (two would be twice their
+    # bytes; the rest is a few small constants of the graph).
+    model = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
+    data_bytes = sum(len(b.data) for b in model.buffers if b.data is not None)
+    weight_bytes = 4 * text_lm.model.count_params()
+    assert weight_bytes <= data_bytes < 1.5 * weight_bytes
+    assert len(model.subgraphs) == 2
     signatures = tf.lite.Interpreter(
         model_content=flatbuffer
     ).get_signature_list()
@@ -140,6 +152,23 @@ def test_tflite_model_has_the_runtime_names(text_lm):
         assert sorted(signatures[name]["outputs"]) == sorted(
             ["logits", *caches]
         )
+
+
+def test_both_signatures_capture_one_copy_of_the_weights(text_lm):
+    module = signature_module(text_lm.model, PREFILL, TEXT_MAX_LENGTH)
+    weights = {v.ref() for v in module.weights}
+    assert len(weights) == len(text_lm.model.weights)
+    weight_bytes = 4 * text_lm.model.count_params()
+    for function in module.chunk_functions.values():
+        concrete = function.get_concrete_function()
+        # The weights are captured variables, not constants of the graph.
+        assert {v.ref() for v in concrete.variables} == weights
+        constant_bytes = sum(
+            len(node.attr["value"].tensor.tensor_content)
+            for node in concrete.graph.as_graph_def().node
+            if node.op == "Const"
+        )
+        assert constant_bytes < weight_bytes / 4
 
 
 def test_lengths_that_do_not_fit_are_refused(text_lm):

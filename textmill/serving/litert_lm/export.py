@@ -36,6 +36,7 @@ from textmill.serving.litert_lm.kv_cache_tflite import (
     convert_kv_cache_tflite,
     prefill_signature,
 )
+from textmill.serving.litert_lm.parity import greedy_parity
 from textmill.serving.litert_lm.runtime import run_litert_lm
 from textmill.serving.sampling.token_id_generation import GENERATE_IDS
 from textmill.serving.tflite_generation import (
@@ -93,51 +94,6 @@ def saved_model_greedy_ids(
     return [[int(t) for t in row if t >= 0] for row in out]
 
 
-def greedy_parity(
-    replies: list[dict],
-    expected_ids: list[list[int]],
-    stop_token_ids: tuple[int, ...],
-    tokenizer,
-) -> dict:
-    """Compares the runtime's completions with the reference tokens.
-
-    The runtime returns text, not ids, and re-tokenizing a completion does
-    not give back the ids that produced it (BPE merges across the
-    generated tokens), so tokens are compared through their text.
-
-    Args:
-        replies: `run_litert_lm`'s replies.
-        expected_ids: per prompt the reference's new ids.
-        stop_token_ids: ids that end a completion (not part of its text).
-        tokenizer: the bundle's `tokenizers.Tokenizer`.
-
-    Returns:
-        `prompts`; `identical`: prompts whose completion text equals the
-        reference's; `token_agreement`: the share of reference tokens (up
-        to the stop token) before the completions differ: the
-        longest run of leading reference tokens whose text starts the
-        runtime's completion.
-    """
-    identical = same = total = 0
-    for reply, ids in zip(replies, expected_ids, strict=True):
-        for end, token in enumerate(ids):
-            if token in stop_token_ids:
-                ids = ids[:end]
-                break
-        identical += reply["text"] == tokenizer.decode(ids)
-        same += max(
-            k
-            for k in range(len(ids) + 1)
-            if reply["text"].startswith(tokenizer.decode(ids[:k]))
-        )
-        total += len(ids)
-    return {
-        "prompts": len(replies),
-        "identical": identical,
-        "token_agreement": same / max(total, 1),
-    }
-
-
 def _speed(replies: list[dict]) -> dict:
     """Median prefill and decode tokens/s over the replies."""
     return {
@@ -147,14 +103,18 @@ def _speed(replies: list[dict]) -> dict:
 
 
 def bundle_metadata(
-    tokenizer, prefill_length: int, cache_length: int
+    tokenizer,
+    prefill_length: int,
+    cache_length: int,
+    stop_token_ids: tuple[int, ...] | None = None,
 ) -> BundleMetadata:
-    """GPT-2's bundle metadata: end-of-text starts and stops, greedy
-    sampler defaults, the cache less one prefill chunk as token budget."""
+    """GPT-2's bundle metadata: end-of-text starts and stops (unless
+    `stop_token_ids` says otherwise), greedy sampler defaults, the cache
+    less one prefill chunk as token budget."""
     eos_id = tokenizer.token_to_id(END_OF_TEXT)
     return BundleMetadata(
         start_token_id=eos_id,
-        stop_token_ids=(eos_id,),
+        stop_token_ids=tuple(stop_token_ids or (eos_id,)),
         max_num_tokens=cache_length - prefill_length,
     )
 
@@ -166,6 +126,7 @@ def write_litert_lm_bundle(
     variant: str = "float32",
     prefill_length: int = DEFAULT_PREFILL_LENGTH,
     cache_length: int | None = None,
+    stop_token_ids: tuple[int, ...] | None = None,
 ) -> dict:
     """Converts, and packs with its tokenizer, one `.litertlm` bundle.
 
@@ -177,6 +138,7 @@ def write_litert_lm_bundle(
         prefill_length: tokens per prefill call.
         cache_length: key-value cache positions (None: the model's
             `max_sequence_length`).
+        stop_token_ids: ids that end a completion (None: end-of-text).
 
     Returns:
         `{"bytes", "tflite_bytes", "metadata"}`: the bundle's size, its
@@ -189,7 +151,9 @@ def write_litert_lm_bundle(
     require_litert_venv()
     cache_length = cache_length or model.backbone.max_sequence_length
     tokenizer = build_hf_tokenizer(vocab_dir)
-    metadata = bundle_metadata(tokenizer, prefill_length, cache_length)
+    metadata = bundle_metadata(
+        tokenizer, prefill_length, cache_length, stop_token_ids
+    )
     flatbuffer = convert_kv_cache_tflite(
         model, prefill_length, cache_length, variant
     )
@@ -204,9 +168,10 @@ def write_litert_lm_bundle(
     }
 
 
-# The largest model bundled: the converter freezes the weights once per
-# signature, and the DistilGPT2 shape (82M) was killed at 17.4 GB.
-MAX_PARAMETERS = 30_000_000
+# The largest model bundled. Converting takes about 47 bytes of memory per
+# parameter at its peak (DistilGPT2's shape, 82M parameters: 3.9 GB
+# float32, 3.0 GB int8), so this bound keeps it under about 7 GB.
+MAX_PARAMETERS = 150_000_000
 
 
 def export_litert_lm(
@@ -252,9 +217,11 @@ def export_litert_lm(
     parameters = model.count_params()
     if parameters > MAX_PARAMETERS:
         reason = (
-            f"the model has {parameters:,} parameters; converting one of more "
-            f"than {MAX_PARAMETERS:,} freezes a copy of the weights per "
-            "signature and ran out of memory on a 24 GB machine"
+            f"the model has {parameters:,} parameters, more than "
+            f"MAX_PARAMETERS={MAX_PARAMETERS:,}: its conversion would take "
+            f"about {47 * parameters / 2**30:.0f} GiB of memory (47 bytes "
+            "per parameter measured at DistilGPT2's shape); convert it "
+            "on a larger machine with convert_kv_cache_tflite"
         )
         logging.warning("LiteRT-LM bundles not built: %s", reason)
         return {"skipped": reason}
