@@ -9,6 +9,8 @@ imports nothing of textmill. Reads a JSON request on stdin:
 
 and writes one JSON reply on stdout: per prompt the completion `text`
 and the runtime's `benchmark` (prefill and decode tokens and tokens/s).
+`open_engine`, `sampler_config` and `complete` serve callers that keep
+one engine for many calls (bench/generate).
 """
 
 import json
@@ -29,37 +31,58 @@ def _benchmark(session) -> dict:
     }
 
 
+def open_engine(
+    bundle: str, max_num_tokens: int | None, num_threads: int | None
+):
+    """A CPU engine on `bundle` with the runtime's benchmark on (use it
+    as a context manager)."""
+    litert_lm.set_min_log_severity(litert_lm.LogSeverity.ERROR)
+    return litert_lm.Engine(
+        bundle,
+        litert_lm.Backend.CPU(thread_count=num_threads),
+        max_num_tokens=max_num_tokens,
+        enable_benchmark=True,
+    )
+
+
+def complete(engine, prompt: str, max_new_tokens: int, sampler) -> dict:
+    """`{"text", "benchmark"}` of one prompt in a new session."""
+    with engine.create_session(
+        apply_prompt_template=False,
+        sampler_config=sampler,
+        max_output_tokens=max_new_tokens,
+    ) as session:
+        session.run_prefill([prompt])
+        text = session.run_decode().texts[0]
+        return {"text": text, "benchmark": _benchmark(session)}
+
+
+def sampler_config(
+    top_k: int = 1, top_p: float = 1.0, temperature: float = 1.0, seed: int = 0
+):
+    """The runtime's sampler settings (the defaults: greedy)."""
+    return litert_lm.SamplerConfig(
+        top_k=top_k, top_p=top_p, temperature=temperature, seed=seed
+    )
+
+
 def main() -> None:
     request = json.load(sys.stdin)
-    litert_lm.set_min_log_severity(litert_lm.LogSeverity.ERROR)
-    backend = litert_lm.Backend.CPU(thread_count=request.get("num_threads"))
-    sampler = litert_lm.SamplerConfig(
-        top_k=request.get("top_k", 1),
-        top_p=request.get("top_p", 1.0),
-        temperature=request.get("temperature", 1.0),
-        seed=request.get("seed", 0),
+    sampler = sampler_config(
+        request.get("top_k", 1),
+        request.get("top_p", 1.0),
+        request.get("temperature", 1.0),
+        request.get("seed", 0),
     )
-    replies = []
-    with litert_lm.Engine(
+    with open_engine(
         request["bundle"],
-        backend,
-        max_num_tokens=request.get("max_num_tokens"),
-        enable_benchmark=True,
+        request.get("max_num_tokens"),
+        request.get("num_threads"),
     ) as engine:
-        for prompt in request["prompts"]:
-            with engine.create_session(
-                apply_prompt_template=False,
-                sampler_config=sampler,
-                max_output_tokens=request["max_new_tokens"],
-            ) as session:
-                session.run_prefill([prompt])
-                text = session.run_decode().texts[0]
-                replies.append(
-                    {
-                        "text": text,
-                        "benchmark": _benchmark(session),
-                    }
-                )
+        replies = [
+            complete(engine, prompt, request["max_new_tokens"], sampler)
+            for prompt in request["prompts"]
+        ]
     json.dump({"replies": replies}, sys.stdout)
 
 
