@@ -24,13 +24,18 @@ default threading:
 - `tflite_float32`, `tflite_int8`: the whole greedy loop converted to
   TFLite (float32, and dynamic-range int8 weights), run by
   `TFLiteGenerator`.
-- `litert_lm` (not yet an arm): LiteRT-LM on textmill's LiteRT-LM
-  export, once that export exists. Its place: a `_litert_lm_cases`
-  server in `SERVERS`, a `"litert_lm"` group in `GROUPS` (started with the
-  Python of its own virtual environment, as `torch` is: the LiteRT-LM
-  builder needs protobuf >= 6.31, which TensorFlow 2.16 cannot share),
-  and its name in `TEXTMILL`; its rows are then checked against PyTorch
-  like every other arm.
+- `litert_lm_float32`, `litert_lm_int8` (batch 1: the runtime serves
+  one prompt per session): textmill's `.litertlm` bundles
+  (`write_litert_lm_bundle`: `prefill_32` + `decode`, a cache of 1024
+  positions) in the LiteRT-LM runtime on CPU, one engine per bundle in a
+  worker started with the Python of the LiteRT-LM virtual environment
+  (`.venv-litert`: its packer needs protobuf >= 6.31, which TensorFlow
+  2.16 cannot share). The runtime returns text: its completion is
+  compared with PyTorch's tokens through their text (`greedy_parity`),
+  under a `tokenizer.json` whose vocabulary is the benchmark's learned
+  one padded to the model's 50257 ids (`<|t<id>|>` for the ids it lacks),
+  so every generated token has a text of its own. The rows also give the
+  runtime's own prefill and decode tokens/s (medians of the timed calls).
 
 Weights: a random GPT-2 of DistilGPT2's shape (6 layers, hidden 768, 12
 heads, vocabulary 50257), initialised with a standard deviation of 0.2
@@ -68,6 +73,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, REPO)
 import harness  # noqa: E402
 
 CONFIG = {
@@ -95,9 +101,11 @@ GROUPS = {
     ),
     "hf_tf": ("hf_tf_xla", "hf_tf_eager"),
     "torch": ("torch_eager", "torch_compile"),
-    # "litert_lm": ("litert_lm",) once textmill exports LiteRT-LM (see the
-    # module doc).
+    "litert_lm": ("litert_lm_float32", "litert_lm_int8"),
 }
+LITERT_LM_PREFILL = 32
+# The worker's case that returns the runtime's benchmark of every call.
+LITERT_LM_STATS = "litert_lm_stats/all"
 FLOAT32_PEERS = (
     "keras_hub_generate",
     "hf_tf_xla",
@@ -105,7 +113,12 @@ FLOAT32_PEERS = (
     "torch_eager",
     "torch_compile",
 )
-TEXTMILL = ("textmill_savedmodel", "textmill_api", "tflite_float32")
+TEXTMILL = (
+    "textmill_savedmodel",
+    "textmill_api",
+    "tflite_float32",
+    "litert_lm_float32",
+)
 
 logger = logging.getLogger("bench.generate")
 
@@ -252,10 +265,68 @@ def _prepare_worker(args) -> dict:
     return {"prepared": tflite_path}
 
 
+def _litert_vocab_dir(work_dir: str, hf_dir: str) -> str:
+    """The learned vocabulary padded to the model's ids (see the module
+    doc), as `vocab.json` + `merges.txt` in a folder of its own."""
+    folder = os.path.join(work_dir, "litert_vocab")
+    if os.path.isdir(folder):
+        return folder
+    with open(os.path.join(hf_dir, "vocab.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    taken = set(vocab.values())
+    for token_id in range(CONFIG["vocab_size"]):
+        if token_id not in taken:
+            vocab[f"<|t{token_id}|>"] = token_id
+    os.makedirs(folder + ".part", exist_ok=True)
+    with open(os.path.join(folder + ".part", "vocab.json"), "w") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    shutil.copy(os.path.join(hf_dir, "merges.txt"), folder + ".part")
+    os.replace(folder + ".part", folder)
+    return folder
+
+
+def _prepare_litert_worker(args) -> dict:
+    """Writes one `.litertlm` bundle and the tokenizer.json of the
+    checks, once; in a process of its own per variant (its peak memory is
+    the conversion's)."""
+    import resource
+    import time
+
+    from textmill.serving.litert_lm.export import write_litert_lm_bundle
+    from textmill.serving.litert_lm.hf_tokenizer import build_hf_tokenizer
+
+    vocab_dir = _litert_vocab_dir(args.work_dir, args.hf_dir)
+    tokenizer_json = os.path.join(args.work_dir, "litert_tokenizer.json")
+    build_hf_tokenizer(vocab_dir).save(tokenizer_json)
+    variant = args.litert_variant
+    path = os.path.join(args.work_dir, f"model_{variant}.litertlm")
+    start = time.perf_counter()
+    written = write_litert_lm_bundle(
+        _textmill_model(args),
+        vocab_dir,
+        path,
+        variant,
+        prefill_length=LITERT_LM_PREFILL,
+        cache_length=CONFIG["n_positions"],
+        stop_token_ids=(STOP_ID,),
+    )
+    return {
+        "bundle": path,
+        "tokenizer_json": tokenizer_json,
+        "bytes": written["bytes"],
+        "tflite_bytes": written["tflite_bytes"],
+        "seconds": time.perf_counter() - start,
+        # Linux: kilobytes.
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        * 1024,
+    }
+
+
 ONE_SHOT = {
     "checkpoint": _checkpoint_worker,
     "prompts": _prompts_worker,
     "prepare": _prepare_worker,
+    "prepare_litert": _prepare_litert_worker,
 }
 
 
@@ -468,10 +539,43 @@ def _textmill_cases(args) -> tuple[dict, dict]:
     return cases, info
 
 
+def _litert_lm_cases(args) -> tuple[dict, dict]:
+    """Batch 1 on each bundle, one engine per bundle (LiteRT-LM venv)."""
+    import contextlib
+
+    from textmill.serving.litert_lm import runtime_worker
+
+    engines = contextlib.ExitStack()  # open while the worker serves
+    sampler = runtime_worker.sampler_config()  # greedy
+    stats = {}
+    cases = {}
+    for variant, prepared in args.litert_bundles.items():
+        engine = engines.enter_context(
+            runtime_worker.open_engine(prepared["bundle"], None, None)
+        )
+        stats[variant] = []
+
+        def run(engine=engine, variant=variant):
+            reply = runtime_worker.complete(
+                engine, args.prompts[0], args.new_tokens, sampler
+            )
+            stats[variant].append(reply["benchmark"])
+            return reply
+
+        cases[f"litert_lm_{variant}/1"] = run
+    cases[LITERT_LM_STATS] = lambda: stats
+    info = {
+        "litert_lm": runtime_worker.litert_lm.__name__,
+        "bundles": args.litert_bundles,
+    }
+    return cases, info
+
+
 SERVERS = {
     "textmill": _textmill_cases,
     "hf_tf": _hf_tf_cases,
     "torch": _torch_cases,
+    "litert_lm": _litert_lm_cases,
 }
 
 
@@ -576,6 +680,20 @@ def _torch_python(requested: str | None) -> str | None:
     return python if _has_torch(python) else None
 
 
+def _litert_python() -> str | None:
+    """The LiteRT-LM venv's Python, or None (with a message)."""
+    from textmill.serving.litert_lm.environment import (
+        SETUP_HINT,
+        find_litert_venv,
+    )
+
+    venv = find_litert_venv()
+    if venv is None:
+        logger.warning("No LiteRT-LM venv: skipping LiteRT-LM (%s)", SETUP_HINT)
+        return None
+    return os.path.join(venv, "bin", "python")
+
+
 def _has_torch(python: str) -> bool:
     if not os.path.exists(python):
         return False
@@ -633,6 +751,8 @@ def _check(runs: dict, batches: list[int]) -> dict:
     reference = runs["torch_eager"]
     checks = {}
     for name, cases in runs.items():
+        if name.startswith("litert_lm"):
+            continue  # text, not ids: see `_check_litert_lm`
         checks[name] = {}
         for batch in batches:
             case = str(batch)
@@ -664,8 +784,55 @@ def _check(runs: dict, batches: list[int]) -> dict:
     return checks
 
 
+def _check_litert_lm(runs: dict, info: dict) -> dict:
+    """Batch 1 of each bundle against PyTorch's tokens, through text."""
+    from tokenizers import Tokenizer
+
+    from textmill.serving.litert_lm.parity import greedy_parity
+
+    checks = {}
+    for variant, prepared in info["bundles"].items():
+        name = f"litert_lm_{variant}"
+        if "1" not in runs.get(name, {}):
+            continue
+        parity = greedy_parity(
+            [runs[name]["1"]["output"]],
+            [runs["torch_eager"]["1"]["output"][0]],
+            (STOP_ID,),
+            Tokenizer.from_file(prepared["tokenizer_json"]),
+        )
+        checks[name] = {
+            "1": {
+                "rows_equal": parity["identical"],
+                "rows": parity["prompts"],
+                "token_agreement": parity["token_agreement"],
+                "compared_with": "torch_eager's tokens, through their text",
+            }
+        }
+    return checks
+
+
+def _litert_lm_summary(info: dict, repeats: int) -> dict:
+    """Per bundle: its sizes, conversion cost, and the runtime's own
+    prefill and decode tokens/s (medians of the timed calls)."""
+    summary = {}
+    for variant, prepared in info["bundles"].items():
+        timed = info["runtime_benchmark"][variant][-repeats:]
+        summary[variant] = {
+            **{k: v for k, v in prepared.items() if k not in ("bundle",)},
+            **{
+                key: harness.summary([b[key] for b in timed])["median"]
+                for key in ("prefill_tokens_per_s", "decode_tokens_per_s")
+            },
+            "prefill_tokens": timed[0]["prefill_tokens"],
+        }
+    return summary
+
+
 def _new_token_count(runs: dict, name: str, case: str) -> int:
     output = runs[name][case]["output"]
+    if name.startswith("litert_lm"):
+        return output["benchmark"]["decode_tokens"]
     if name == "textmill_savedmodel":
         return sum(output["num_new_tokens"])
     return sum(len(row) for row in output)
@@ -721,13 +888,15 @@ def _markdown(results: dict) -> str:
         equal = sum(c["rows_equal"] for c in check.values())
         rows = sum(c["rows"] for c in check.values())
         text = f"{equal}/{rows}"
-        if name == "tflite_int8":
+        if name in ("tflite_int8", "litert_lm_int8"):
             agreement = [c["token_agreement"] for c in check.values()]
             text += (
                 f" (token agreement {min(agreement):.2f}-{max(agreement):.2f})"
             )
         elif name == "textmill_savedmodel":
             text += " (text equal to textmill_api's)"
+        elif name == "litert_lm_float32":
+            text += " (compared through text)"
         elif name == "torch_eager":
             text = "reference"
         lines.append(f"| {name} | " + " | ".join(cells + [text]) + " |")
@@ -750,6 +919,23 @@ def _markdown(results: dict) -> str:
         )
         + ".",
     ]
+    if results["litert_lm"]:
+        lines += [
+            "",
+            "LiteRT-LM bundles (batch 1; the runtime's own prefill and "
+            "decode tokens/s, medians of the timed calls; conversion by "
+            "`write_litert_lm_bundle` in a process of its own): "
+            + "; ".join(
+                f"{v} {s['bytes'] / 2**20:.1f} MB (TFLite model "
+                f"{s['tflite_bytes'] / 2**20:.1f} MB), prefill of "
+                f"{s['prefill_tokens']} tokens {s['prefill_tokens_per_s']:.1f}"
+                f" tok/s, decode {s['decode_tokens_per_s']:.1f} tok/s, "
+                f"converted in {s['seconds']:.0f} s at a peak of "
+                f"{s['peak_rss_bytes'] / 2**30:.2f} GiB"
+                for v, s in results["litert_lm"].items()
+            )
+            + ".",
+        ]
     if results["skipped"]:
         lines += ["", "Skipped: " + json.dumps(results["skipped"])]
     if results["note"]:
@@ -853,10 +1039,21 @@ def main() -> None:
         _one_shot(
             "prepare", argparse.Namespace(**vars(base), tflite_variant=variant)
         )
+    pythons = {"torch": torch_python, "litert_lm": _litert_python()}
+    base.litert_bundles = {}
+    if pythons["litert_lm"] is not None and 1 in args.batches:
+        for variant in ("float32", "int8"):
+            logger.info("Converting and packing (LiteRT-LM %s)", variant)
+            base.litert_bundles[variant] = _one_shot(
+                "prepare_litert",
+                argparse.Namespace(**vars(base), litert_variant=variant),
+            )
     workers = {}
     try:
         for group in GROUPS:
-            python = torch_python if group == "torch" else sys.executable
+            if group == "litert_lm" and not base.litert_bundles:
+                continue
+            python = pythons.get(group) or sys.executable
             workers[group] = _start(group, base, python)
         arms = [
             workers[group].view(name)
@@ -868,6 +1065,10 @@ def main() -> None:
             arms, [str(b) for b in args.batches], args.repeats, log=logger.info
         )
         infos = {group: w.info["info"] for group, w in workers.items()}
+        if "litert_lm" in workers:
+            infos["litert_lm"]["runtime_benchmark"] = workers["litert_lm"].call(
+                LITERT_LM_STATS
+            )["output"]
     finally:
         for worker in workers.values():
             worker.close()
@@ -901,9 +1102,14 @@ def _report(args, runs: dict, infos: dict, before: dict) -> None:
             f"batches {large} left out (--eager-max-batch "
             f"{args.eager_max_batch}): the slowest arm by far"
         )
+    if "litert_lm" not in infos:
+        skipped["litert_lm"] = (
+            "not run: no LiteRT-LM venv (make setup), or batch 1 not asked"
+        )
     if "torch_compile_skipped" in infos["torch"]:
         skipped["torch_compile"] = infos["torch"]["torch_compile_skipped"]
     runs = {name: cases for name, cases in runs.items() if cases}
+    lite = "litert_lm" in infos
     rates = {
         name: {
             case: harness.rate_summary(
@@ -931,7 +1137,13 @@ def _report(args, runs: dict, infos: dict, before: dict) -> None:
         "tokens_per_s": rates,
         "best_float32_peer": best,
         "targets": _targets(rates, best),
-        "checks": _check(runs, args.batches),
+        "checks": {
+            **_check(runs, args.batches),
+            **(_check_litert_lm(runs, infos["litert_lm"]) if lite else {}),
+        },
+        "litert_lm": (
+            _litert_lm_summary(infos["litert_lm"], args.repeats) if lite else {}
+        ),
         "tflite_bytes": infos["textmill"]["bytes"],
         "skipped": skipped,
         "note": args.note,
