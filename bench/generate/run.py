@@ -286,9 +286,10 @@ def _litert_vocab_dir(work_dir: str, hf_dir: str) -> str:
 
 
 def _prepare_litert_worker(args) -> dict:
-    """Writes one `.litertlm` bundle and the tokenizer.json of the
-    checks, once; in a process of its own per variant (its peak memory is
-    the conversion's)."""
+    """Writes one `.litertlm` bundle (on every run: its conversion's time
+    and peak memory are reported) and the tokenizer.json of the checks;
+    in a process of its own per variant (its peak memory is the
+    conversion's)."""
     import resource
     import time
 
@@ -542,6 +543,7 @@ def _textmill_cases(args) -> tuple[dict, dict]:
 def _litert_lm_cases(args) -> tuple[dict, dict]:
     """Batch 1 on each bundle, one engine per bundle (LiteRT-LM venv)."""
     import contextlib
+    import importlib.metadata
 
     from textmill.serving.litert_lm import runtime_worker
 
@@ -565,7 +567,7 @@ def _litert_lm_cases(args) -> tuple[dict, dict]:
         cases[f"litert_lm_{variant}/1"] = run
     cases[LITERT_LM_STATS] = lambda: stats
     info = {
-        "litert_lm": runtime_worker.litert_lm.__name__,
+        "litert_lm_api": importlib.metadata.version("litert-lm-api"),
         "bundles": args.litert_bundles,
     }
     return cases, info
