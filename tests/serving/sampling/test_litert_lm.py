@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.lite.tools import flatbuffer_utils
 
+from textmill.serving.litert_lm import export
 from textmill.serving.litert_lm.environment import VENV_ENV
 from textmill.serving.litert_lm.export import (
     export_litert_lm,
@@ -189,6 +190,17 @@ def test_missing_environment_is_reported(
     assert not list(tmp_path.glob("*.litertlm"))
     with pytest.raises(FileNotFoundError, match="make setup"):
         run_litert_lm(__file__, ["x"], 1)
+
+
+def test_models_over_the_parameter_limit_are_skipped_with_the_reason(
+    text_lm, preset_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(export, "MAX_PARAMETERS", 1000)
+    section = export_litert_lm(preset_dir, text_lm.network_dir, str(tmp_path))
+    parameters = text_lm.model.count_params()
+    assert f"{parameters:,} parameters" in section["skipped"]
+    assert "MAX_PARAMETERS=1,000" in section["skipped"]
+    assert not list(tmp_path.glob("*.litertlm"))
 
 
 def test_parity_counts_tokens_up_to_the_first_difference(preset_dir):
