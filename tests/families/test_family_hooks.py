@@ -50,7 +50,7 @@ def _document(rng: random.Random) -> str:
 
 def _raw(spec: FamilySpec, count: int, seed: int) -> tuple[dict, list]:
     """The raw feature spec and `count` records of what the family reads:
-    sentence pairs, (text, target) pairs or documents."""
+    sentence pairs, (text, label) or (text, target) pairs, or documents."""
     rng = random.Random(seed)
     text = tf.io.FixedLenFeature([], tf.string)
     if spec.sentence_pairs:
@@ -64,6 +64,13 @@ def _raw(spec: FamilySpec, count: int, seed: int) -> tuple[dict, list]:
         ]
         label = tf.io.FixedLenFeature([], tf.int64)
         return {"sentence_a": text, "sentence_b": text, "is_next": label}, rows
+    if spec.label_field:
+        # The label is a word the text holds, so it can be learned.
+        rows = []
+        for index in range(count):
+            label = WORDS[index % 3]
+            rows.append({"text": f"{label} {_document(rng)}", "target": label})
+        return {"text": text, "target": text}, rows
     if spec.target_field:
         rows = [
             {"text": _document(rng), "target": _sentence(rng)}

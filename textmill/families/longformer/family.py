@@ -54,6 +54,21 @@ def _preset_config(preset: str) -> dict:
     return preset_config(preset, PRESETS, backbone_presets, "Longformer")
 
 
+def model_length(config: dict, sequence_length: int) -> int:
+    """The input length of a Longformer for a requested length: a whole
+    number of attention windows, within the position table.
+
+    Args:
+        config: the backbone's config.
+        sequence_length: the requested length (`train.sequence_length`).
+    """
+    window = config["attention_window"]
+    return min(
+        max(window, sequence_length // window * window),
+        config["max_sequence_length"] - 2,
+    )
+
+
 def chunk_documents(
     documents: tf.data.Dataset, sequence_length: int, ids: dict
 ) -> tf.data.Dataset:
@@ -93,7 +108,8 @@ def chunk_documents(
     )
 
 
-def _special_ids(vocab: BpeFiles) -> dict:
+def special_ids(vocab: BpeFiles) -> dict:
+    """Ids of `bos`, `pad`, `eos`, `unk` and `mask` in a vocabulary."""
     return {
         name: vocab.token_id(token)
         for name, token in zip(
@@ -176,16 +192,11 @@ class LongformerFamily(Family[MaskedLMPlan]):
             run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
             run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
         )
-        ids = _special_ids(vocab)
+        ids = special_ids(vocab)
         config = _preset_config(run.hparams.preset)
         config["vocabulary_size"] = vocab.vocab_size()
         config["pad_token_id"] = ids["pad"]
-        window = config["attention_window"]
-        # A whole number of attention windows, within the position table.
-        sequence_length = min(
-            max(window, run.hparams.sequence_length // window * window),
-            config["max_sequence_length"] - 2,
-        )
+        sequence_length = model_length(config, run.hparams.sequence_length)
         masker = LongformerMaskedLMMaskGenerator(
             vocabulary_size=vocab.vocab_size(),
             mask_selection_length=max(
