@@ -7,6 +7,7 @@ the exported model, so a family is covered without a pipeline run.
 """
 
 import csv
+import json
 import os
 import random
 
@@ -184,3 +185,43 @@ def test_a_registry_line_naming_no_class_is_refused():
     )
     with pytest.raises(ValueError, match="has no class 'NoSuchFamily'"):
         spec.load()
+
+
+def test_a_longformer_preset_is_fine_tuned_by_the_classifier(trained):
+    """A `longformer` run leaves a preset; `--init-from` it, the
+    classifier's Transform imports its tokenizer and its model starts from
+    its backbone."""
+    name, _, model_uri, directory = trained
+    if name != "longformer":
+        pytest.skip("only the longformer family leaves a Longformer preset")
+    from textmill.families.base import TrainingRun
+    from textmill.families.longformer_classifier.family import ClassifierPlan
+    from textmill.serving.model_formats import preset_model_path
+    from textmill.tokenization.bpe_files import HF_VOCAB_FILENAME
+    from textmill.trainer.models.longformer import LongformerBackbone
+
+    preset = preset_model_path(model_uri)
+    with open(os.path.join(preset, HF_VOCAB_FILENAME)) as f:
+        vocabulary_size = len(json.load(f))
+    config = with_overrides(
+        harness_config("longformer_classifier"), train={"init_from": preset}
+    )
+    spec, rows = _raw(get_family("longformer_classifier"), 16, seed=2)
+    tuned = os.path.join(directory, "classifier")
+    transformed = transform_examples(
+        tuned, config, spec, {"train": rows, "eval": rows[:4]}
+    )
+    classifier_uri = train_family(tuned, transformed, EVAL_UNITS)
+    metadata = read_model_metadata(
+        os.path.join(classifier_uri, "Format-Serving")
+    )
+    assert metadata["vocabulary_size"] == vocabulary_size
+    family = load_family("longformer_classifier")
+    run = TrainingRun(None, config.train, None)
+    plan = ClassifierPlan(
+        vocabulary_size, {}, {}, metadata["sequence_length"], ("a", "b")
+    )
+    started = family.build_model(run, plan).backbone
+    pretrained = LongformerBackbone.from_preset(preset)
+    for ours, theirs in zip(started.weights, pretrained.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -25,9 +25,10 @@ from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.longformer.export import export_masked_lm
 from textmill.features import INPUT_IDS_FEATURE
+from textmill.serving.model_formats import preset_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, token_nll
-from textmill.tokenization.bpe_files import BpeFiles
+from textmill.tokenization.bpe_files import BpeFiles, export_hf_bpe
 from textmill.trainer.data import (
     documents_as_ragged,
     transformed_batches,
@@ -105,6 +106,14 @@ def chunk_documents(
         .filter(lambda doc: tf.size(doc) > 0)
         .flat_map(chunks)
         .map(window, num_parallel_calls=tf.data.AUTOTUNE)
+    )
+
+
+def _vocab(run: TrainingRun) -> BpeFiles:
+    """The byte-level BPE files of the run's Transform output."""
+    return BpeFiles(
+        run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+        run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
     )
 
 
@@ -188,10 +197,7 @@ class LongformerFamily(Family[MaskedLMPlan]):
         }
 
     def plan(self, run: TrainingRun) -> MaskedLMPlan:
-        vocab = BpeFiles(
-            run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
-            run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
-        )
+        vocab = _vocab(run)
         ids = special_ids(vocab)
         config = _preset_config(run.hparams.preset)
         config["vocabulary_size"] = vocab.vocab_size()
@@ -255,6 +261,11 @@ class LongformerFamily(Family[MaskedLMPlan]):
             plan.sequence_length,
             plan.ids,
         )
+        # A preset to fine-tune from (`--init-from`): the masked LM and
+        # its vocabulary as Hugging Face vocab.json + merges.txt.
+        preset_dir = preset_model_path(run.model_uri)
+        model.save_to_preset(preset_dir)
+        export_hf_bpe(_vocab(run), preset_dir)
         return {
             "vocabulary_size": plan.vocab_size,
             "special_ids": plan.ids,
