@@ -187,7 +187,8 @@ def test_a_registry_line_naming_no_class_is_refused():
         spec.load()
 
 
-def test_a_longformer_preset_is_fine_tuned_by_the_classifier(trained):
+@pytest.mark.slow
+def test_a_masked_lm_preset_is_fine_tuned_by_the_classifier(trained):
     """A `longformer` run leaves a preset; `--init-from` it, the
     classifier's Transform imports its tokenizer and its model starts from
     its backbone."""

@@ -115,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     corpus.add_argument("out_dir")
     corpus.add_argument("--max-documents", type=int)
-    corpus.add_argument(
+    kind = corpus.add_mutually_exclusive_group()
+    kind.add_argument(
         "--summaries",
         action="store_true",
         help="write (text, summary) pairs for the summarization family",
     )
-    corpus.add_argument(
+    kind.add_argument(
         "--labels",
         action="store_true",
         help="write (text, label) pairs for the longformer_classifier "
