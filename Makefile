@@ -14,6 +14,11 @@ PRESET ?= tiny
 # The summarization family reads (text, summary) pairs.
 CORPUS_FLAGS := $(if $(filter summarization,$(FAMILY)),--summaries)
 CORPUS_DIR := $(WORK_DIR)/corpus$(if $(CORPUS_FLAGS),-summaries)
+# The longformer_classifier family reads (text, label) pairs.
+ifeq ($(FAMILY),longformer_classifier)
+CORPUS_FLAGS := --labels
+CORPUS_DIR := $(WORK_DIR)/corpus-labels
+endif
 PYTEST_ARGS ?=
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
 # TF 2.16 cannot share one with); textmill finds it through this variable.

@@ -37,6 +37,9 @@ class IngestConfig:
         target_field: JSON field or CSV column of each record's target
             text, for families that learn (text, target) pairs; "" takes
             the family's default ("summary" for summarization).
+        label_field: JSON field or CSV column of each record's label (a
+            string), for classifiers; "" takes the family's default
+            ("label" for longformer_classifier).
         text_unit: for plain text, "file" (one document per file) or
             "paragraph" (documents separated by blank lines).
         min_chars: shorter documents are skipped (counted as too_short).
@@ -49,6 +52,7 @@ class IngestConfig:
     input_format: str = "auto"
     text_field: str = "text"
     target_field: str = ""
+    label_field: str = ""
     text_unit: str = "file"
     min_chars: int = 32
     max_chars: int = 1_000_000
@@ -336,6 +340,12 @@ class PipelineConfig:
                 "or choose a family that learns (text, target) pairs, such "
                 "as summarization."
             )
+        if self.ingest.label_field and not families[self.family].label_field:
+            raise ConfigError(
+                f"ingest.label_field={self.ingest.label_field!r}: family "
+                f"{self.family!r} reads no labels; leave label_field empty "
+                "or choose a classifier, such as longformer_classifier."
+            )
         if self.train.distill_from and self.family != "distilgpt2":
             raise ConfigError(
                 f"train.distill_from is set but family is {self.family!r}: "
@@ -372,8 +382,11 @@ class PipelineConfig:
 
     @property
     def target_field(self) -> str:
-        """The target field TextExampleGen reads ("" for none)."""
+        """The target field TextExampleGen reads ("" for none): a
+        classifier's label field, or the target of (text, target) pairs."""
         family = _families()[self.family]
+        if family.label_field:
+            return self.ingest.label_field or family.label_field
         if not family.target_field:
             return ""
         return self.ingest.target_field or family.target_field

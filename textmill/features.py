@@ -52,6 +52,9 @@ LOSS_MASK_FEATURE = "loss_mask"
 # `summarize` signature takes its input under the same name.
 DOCUMENT_FEATURE = "document"
 REFERENCE_FEATURE = "reference"
+# A classifier's class id, int64: the line of the example's label (the raw
+# `target`) in the label vocabulary Transform learned, -1 when unseen.
+LABEL_FEATURE = "label"
 
 # --- Model inputs: keras-hub's backbone input names.
 

@@ -10,11 +10,15 @@ import pytest
 
 from textmill.corpus.default_corpus import (
     CORPUS_FILE_NAME,
+    LABEL_CORPUS_FILE_NAME,
     MAX_SUMMARY_CHARS,
     MIN_BODY_CHARS,
     MIN_DOCUMENT_CHARS,
+    MIN_LABEL_EXAMPLES,
+    MIN_LABELLED_CHARS,
     SUMMARY_CORPUS_FILE_NAME,
     write_default_corpus,
+    write_label_corpus,
     write_summary_corpus,
 )
 
@@ -82,3 +86,26 @@ def test_summary_corpus_pairs_descriptions_with_their_summary_line(tmp_path):
     again = write_summary_corpus(str(tmp_path / "again"), max_documents=50)
     with open(path, "rb") as a, open(again, "rb") as b:
         assert a.read() == b.read()
+
+
+def test_label_corpus_takes_package_areas_in_turn(tmp_path):
+    path = write_label_corpus(str(tmp_path))
+    assert path == str(tmp_path / LABEL_CORPUS_FILE_NAME)
+    rows = read_corpus(path)
+    counts = {}
+    for row in rows:
+        assert set(row) == {"text", "label", "name"}
+        assert len(row["text"]) >= MIN_LABELLED_CHARS
+        # The label is the top-level package of the docstring's module.
+        assert row["name"].split(".")[0] == row["label"]
+        counts[row["label"]] = counts.get(row["label"], 0) + 1
+    assert len(counts) >= 4 and min(counts.values()) >= MIN_LABEL_EXAMPLES
+    assert "email" in counts and "asyncio" in counts
+    # The first records take every class once, in label order.
+    labels = sorted(counts)
+    assert [row["label"] for row in rows[: len(labels)]] == labels
+    # Its first records are the same records, balanced.
+    first = read_corpus(
+        write_label_corpus(str(tmp_path / "few"), max_documents=len(labels))
+    )
+    assert first == rows[: len(labels)]

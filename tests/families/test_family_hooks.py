@@ -7,6 +7,7 @@ the exported model, so a family is covered without a pipeline run.
 """
 
 import csv
+import json
 import os
 import random
 
@@ -50,7 +51,7 @@ def _document(rng: random.Random) -> str:
 
 def _raw(spec: FamilySpec, count: int, seed: int) -> tuple[dict, list]:
     """The raw feature spec and `count` records of what the family reads:
-    sentence pairs, (text, target) pairs or documents."""
+    sentence pairs, (text, label) or (text, target) pairs, or documents."""
     rng = random.Random(seed)
     text = tf.io.FixedLenFeature([], tf.string)
     if spec.sentence_pairs:
@@ -64,6 +65,13 @@ def _raw(spec: FamilySpec, count: int, seed: int) -> tuple[dict, list]:
         ]
         label = tf.io.FixedLenFeature([], tf.int64)
         return {"sentence_a": text, "sentence_b": text, "is_next": label}, rows
+    if spec.label_field:
+        # The label is a word the text holds, so it can be learned.
+        rows = []
+        for index in range(count):
+            label = WORDS[index % 3]
+            rows.append({"text": f"{label} {_document(rng)}", "target": label})
+        return {"text": text, "target": text}, rows
     if spec.target_field:
         rows = [
             {"text": _document(rng), "target": _sentence(rng)}
@@ -177,3 +185,44 @@ def test_a_registry_line_naming_no_class_is_refused():
     )
     with pytest.raises(ValueError, match="has no class 'NoSuchFamily'"):
         spec.load()
+
+
+@pytest.mark.slow
+def test_a_masked_lm_preset_is_fine_tuned_by_the_classifier(trained):
+    """A `longformer` run leaves a preset; `--init-from` it, the
+    classifier's Transform imports its tokenizer and its model starts from
+    its backbone."""
+    name, _, model_uri, directory = trained
+    if name != "longformer":
+        pytest.skip("only the longformer family leaves a Longformer preset")
+    from textmill.families.base import TrainingRun
+    from textmill.families.longformer_classifier.family import ClassifierPlan
+    from textmill.serving.model_formats import preset_model_path
+    from textmill.tokenization.bpe_files import HF_VOCAB_FILENAME
+    from textmill.trainer.models.longformer import LongformerBackbone
+
+    preset = preset_model_path(model_uri)
+    with open(os.path.join(preset, HF_VOCAB_FILENAME)) as f:
+        vocabulary_size = len(json.load(f))
+    config = with_overrides(
+        harness_config("longformer_classifier"), train={"init_from": preset}
+    )
+    spec, rows = _raw(get_family("longformer_classifier"), 16, seed=2)
+    tuned = os.path.join(directory, "classifier")
+    transformed = transform_examples(
+        tuned, config, spec, {"train": rows, "eval": rows[:4]}
+    )
+    classifier_uri = train_family(tuned, transformed, EVAL_UNITS)
+    metadata = read_model_metadata(
+        os.path.join(classifier_uri, "Format-Serving")
+    )
+    assert metadata["vocabulary_size"] == vocabulary_size
+    family = load_family("longformer_classifier")
+    run = TrainingRun(None, config.train, None)
+    plan = ClassifierPlan(
+        vocabulary_size, {}, {}, metadata["sequence_length"], ("a", "b")
+    )
+    started = family.build_model(run, plan).backbone
+    pretrained = LongformerBackbone.from_preset(preset)
+    for ours, theirs in zip(started.weights, pretrained.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -11,7 +11,7 @@ def _accepted(family_name: str) -> set[str]:
         from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
         return set(GPT2_PRESETS)
-    if family_name == "longformer":
+    if family_name in ("longformer", "longformer_classifier"):
         from textmill.families.longformer.family import PRESETS
         from textmill.trainer.models.longformer.longformer_presets import (
             backbone_presets,

@@ -68,6 +68,23 @@ def test_compile_reads_the_ingest_flags_run_reads():
     assert compiled.serving_dir == "gs://b/root/serving"
 
 
+def test_label_field_is_the_classifiers_target_and_no_other_familys():
+    argv = ["run", "--family", "longformer_classifier", "--data", "x.jsonl"]
+    default = config_from_args(build_parser().parse_args(argv))
+    assert default.target_field == "label"
+    args = build_parser().parse_args([*argv, "--label-field", "queue"])
+    config = config_from_args(args).validate()
+    assert config.ingest.label_field == "queue"
+    assert config.target_field == "queue"
+    other = config_from_args(
+        build_parser().parse_args(
+            ["run", "--data", "x.txt", "--label-field", "queue"]
+        )
+    )
+    with pytest.raises(ConfigError, match="label_field='queue'.*no labels"):
+        other.validate()
+
+
 def test_flags_override_the_config_file_and_unset_flags_do_not(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("ingest:\n  text_field: body\n  min_chars: 5\n")

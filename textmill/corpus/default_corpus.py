@@ -1,6 +1,6 @@
 """The embedded default corpora, from the docstrings of Python's standard
 library: documents for language models, (description, summary line) pairs
-for summarization.
+for summarization, (docstring, package) pairs for classifiers.
 
 Every machine with Python has this prose, so the pipeline can run end to end
 with no download. Each standard-library module becomes one document: its
@@ -27,6 +27,11 @@ MIN_DOCUMENT_CHARS = 200
 # Summary pairs: the longest summary line and the shortest description.
 MAX_SUMMARY_CHARS = 120
 MIN_BODY_CHARS = 120
+# Labelled docstrings: the shortest docstring, and the fewest docstrings a
+# package needs to be a class.
+MIN_LABELLED_CHARS = 200
+MIN_LABEL_EXAMPLES = 60
+LABEL_CORPUS_FILE_NAME = "stdlib_labels.jsonl.gz"
 # Directories that hold test suites, the IDLE application or third-party
 # packages rather than the standard library's own modules.
 _SKIPPED_DIRS = frozenset(
@@ -208,4 +213,72 @@ def write_summary_corpus(out_dir: str, max_documents: int | None = None) -> str:
 
     return _write_jsonl_gz(
         records(), out_dir, SUMMARY_CORPUS_FILE_NAME, max_documents
+    )
+
+
+def _package_docstrings(stdlib: str) -> Iterator[dict[str, str]]:
+    """Docstrings of at least `MIN_LABELLED_CHARS` of the modules, classes
+    and functions inside standard-library packages, in path and source
+    order, each labelled with its top-level package."""
+    for module, path in _module_files(stdlib):
+        package, dot, _ = module.partition(".")
+        if not dot and os.path.basename(path) != "__init__.py":
+            continue  # a top-level module, in no package
+        tree = _parse(path)
+        if tree is None:
+            continue
+        nodes = [tree] + [
+            node for node in ast.walk(tree) if isinstance(node, _DEFINITIONS)
+        ]
+        for node in nodes:
+            docstring = ast.get_docstring(node, clean=True) or ""
+            if len(docstring) >= MIN_LABELLED_CHARS:
+                name = getattr(node, "name", "")
+                yield {
+                    "text": docstring,
+                    "label": package,
+                    "name": f"{module}.{name}" if name else module,
+                }
+
+
+def write_label_corpus(out_dir: str, max_documents: int | None = None) -> str:
+    """Writes (docstring, area) pairs from standard-library packages.
+
+    Every docstring of at least `MIN_LABELLED_CHARS` characters of a
+    module, class or function inside a standard-library package is one
+    example, labelled with the package's name (`email`, `asyncio`,
+    `tkinter`, ...): `{"text": docstring, "label": package, "name":
+    qualified name}`. Packages with fewer than `MIN_LABEL_EXAMPLES` such
+    docstrings are left out, so every class has enough examples. The
+    records take the classes in turn (in label order; within a class in
+    path and source order), so the first `max_documents` are balanced.
+    Determinism and atomicity are as in `write_default_corpus`.
+
+    Args:
+        out_dir: the local directory to write to.
+        max_documents: keep only the first this many pairs; None keeps all.
+
+    Returns:
+        The path of the written file, `{out_dir}/stdlib_labels.jsonl.gz`.
+
+    Raises:
+        ValueError: if `max_documents` is not None nor a positive int.
+    """
+    _check_max_documents(max_documents)
+    by_label: dict[str, list[dict[str, str]]] = {}
+    for record in _package_docstrings(sysconfig.get_paths()["stdlib"]):
+        by_label.setdefault(record["label"], []).append(record)
+    classes = [
+        by_label[label]
+        for label in sorted(by_label)
+        if len(by_label[label]) >= MIN_LABEL_EXAMPLES
+    ]
+    in_turn = (
+        record
+        for records in itertools.zip_longest(*classes)
+        for record in records
+        if record is not None
+    )
+    return _write_jsonl_gz(
+        in_turn, out_dir, LABEL_CORPUS_FILE_NAME, max_documents
     )

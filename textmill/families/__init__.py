@@ -1,5 +1,5 @@
 """Model families: what differs between DistilGPT2, its summarization
-fine-tuning, Longformer and BERT NSP.
+fine-tuning, Longformer (masked LM and classifier) and BERT NSP.
 
 The pipeline's shape is the same for every family. Each family is a
 subclass of `textmill.families.base.Family` in its own folder
@@ -42,6 +42,9 @@ class FamilySpec:
             pairs; "" for families that read text alone.
         presets: the `train.preset` values the family's model accepts,
             checked before any work starts.
+        label_field: the default field (jsonl) or column (csv) of each
+            record's label, a string, for classifiers; TextExampleGen
+            reads it as the target. "" for families without labels.
     """
 
     name: str
@@ -52,6 +55,7 @@ class FamilySpec:
     sentence_pairs: bool = False
     target_field: str = ""
     presets: tuple[str, ...] = ()
+    label_field: str = ""
 
     @property
     def module(self) -> str:
@@ -141,6 +145,17 @@ FAMILIES: dict[str, FamilySpec] = {
             baseline_metric="perplexity",
             target_field="summary",
             presets=_GPT2_PRESETS,
+        ),
+        FamilySpec(
+            name="longformer_classifier",
+            implementation=(
+                "textmill.families.longformer_classifier.family:"
+                "LongformerClassifierFamily"
+            ),
+            gate_metric="accuracy",
+            higher_is_better=True,
+            label_field="label",
+            presets=("tiny", "base", "longformer_tiny", "longformer_base_4096"),
         ),
     )
 }

@@ -89,10 +89,15 @@ def _cmd_run(args) -> int:
 def _cmd_corpus(args) -> int:
     from textmill.corpus.default_corpus import (
         write_default_corpus,
+        write_label_corpus,
         write_summary_corpus,
     )
 
-    write = write_summary_corpus if args.summaries else write_default_corpus
+    write = write_default_corpus
+    if args.summaries:
+        write = write_summary_corpus
+    elif args.labels:
+        write = write_label_corpus
     print(write(args.out_dir, max_documents=args.max_documents))
     return 0
 
@@ -110,10 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     corpus.add_argument("out_dir")
     corpus.add_argument("--max-documents", type=int)
-    corpus.add_argument(
+    kind = corpus.add_mutually_exclusive_group()
+    kind.add_argument(
         "--summaries",
         action="store_true",
         help="write (text, summary) pairs for the summarization family",
+    )
+    kind.add_argument(
+        "--labels",
+        action="store_true",
+        help="write (text, label) pairs for the longformer_classifier "
+        "family",
     )
     _COMMANDS.update(register_vertex(subparsers))
     _COMMANDS.update(register_serving(subparsers))

@@ -109,6 +109,13 @@ CONFIG_FLAGS = (
         "default: summary)",
     ),
     ConfigFlag(
+        "--label-field",
+        "ingest",
+        "label_field",
+        "JSON field or CSV column of the label (longformer_classifier; "
+        "default: label)",
+    ),
+    ConfigFlag(
         "--strict",
         "ingest",
         "strict",

@@ -30,3 +30,6 @@ SUMMARIZE = "summarize"
 # Masked LMs: filling `<mask>` tokens and document embeddings.
 FILL_MASK = "fill_mask"
 EMBED = "embed"
+
+# Classifiers: raw text in, label strings and class probabilities out.
+CLASSIFY = "classify"

@@ -61,7 +61,9 @@ def learn_byte_bpe(
         vocab_size: the largest vocabulary to learn, special tokens and the
             256 byte tokens included.
         init_from: a directory (local or gs://) holding a Hugging Face
-            `vocab.json` and `merges.txt` to import instead of learning;
+            `vocab.json` and `merges.txt`, itself or in `assets/tokenizer/`
+            (a preset of `textmill convert longformer`), to import instead
+            of learning;
             `vocab_size`, `min_frequency` and `special_tokens` then do not
             apply.
         min_frequency: the fewest occurrences a pair needs to be merged.
@@ -83,13 +85,7 @@ def learn_byte_bpe(
             "tf.reshape(texts, [-1]))."
         )
     if init_from is not None:
-        for filename in (HF_VOCAB_FILENAME, HF_MERGES_FILENAME):
-            path = os.path.join(init_from, filename)
-            if not tf.io.gfile.exists(path):
-                raise ValueError(
-                    f"init_from={init_from!r} has no {filename}; pass a "
-                    "directory with a Hugging Face vocab.json and merges.txt."
-                )
+        init_from = hf_bpe_dir(init_from)
     # Before analysis the tokenizer reads these defaults: the special and
     # byte tokens, and no merges (one empty line). The vocabulary must not
     # be empty: a lookup table cannot be initialised from an empty file.
@@ -110,6 +106,33 @@ def learn_byte_bpe(
         name=name or "learn_byte_bpe",
     )
     return vocab_path, merges_path
+
+
+# Where a converted keras-hub preset keeps its tokenizer files.
+PRESET_TOKENIZER_DIR = os.path.join("assets", "tokenizer")
+
+
+def hf_bpe_dir(init_from: str) -> str:
+    """The directory of a checkpoint's `vocab.json` and `merges.txt`.
+
+    Args:
+        init_from: a Hugging Face checkpoint or preset directory that holds
+            both files, itself or in `assets/tokenizer/`.
+
+    Raises:
+        ValueError: neither place holds both files.
+    """
+    for directory in (init_from, os.path.join(init_from, PRESET_TOKENIZER_DIR)):
+        if all(
+            tf.io.gfile.exists(os.path.join(directory, filename))
+            for filename in (HF_VOCAB_FILENAME, HF_MERGES_FILENAME)
+        ):
+            return directory
+    raise ValueError(
+        f"init_from={init_from!r} has no {HF_VOCAB_FILENAME} and "
+        f"{HF_MERGES_FILENAME}, nor has its {PRESET_TOKENIZER_DIR}; pass a "
+        "directory with a Hugging Face vocab.json and merges.txt."
+    )
 
 
 class _LearnByteBpe(tft_beam.experimental.PTransformAnalyzer):

@@ -27,6 +27,8 @@ SAMPLES_KEY = "samples"
 HIGHER_IS_BETTER = {
     "perplexity": False,
     "accuracy": True,
+    # Classifiers; reported beside accuracy, without an interval.
+    "macro_f1": True,
     "rouge1": True,
     "rouge2": True,
     "rougeL": True,

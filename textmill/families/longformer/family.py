@@ -25,9 +25,10 @@ from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
 from textmill.families.longformer.export import export_masked_lm
 from textmill.features import INPUT_IDS_FEATURE
+from textmill.serving.model_formats import preset_model_path
 from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.saved_model_scoring import SavedModelLogits, token_nll
-from textmill.tokenization.bpe_files import BpeFiles
+from textmill.tokenization.bpe_files import BpeFiles, export_hf_bpe
 from textmill.trainer.data import (
     documents_as_ragged,
     transformed_batches,
@@ -52,6 +53,21 @@ MASK_RATE = 0.15
 
 def _preset_config(preset: str) -> dict:
     return preset_config(preset, PRESETS, backbone_presets, "Longformer")
+
+
+def model_length(config: dict, sequence_length: int) -> int:
+    """The input length of a Longformer for a requested length: a whole
+    number of attention windows, within the position table.
+
+    Args:
+        config: the backbone's config.
+        sequence_length: the requested length (`train.sequence_length`).
+    """
+    window = config["attention_window"]
+    return min(
+        max(window, sequence_length // window * window),
+        config["max_sequence_length"] - 2,
+    )
 
 
 def chunk_documents(
@@ -93,7 +109,16 @@ def chunk_documents(
     )
 
 
-def _special_ids(vocab: BpeFiles) -> dict:
+def _vocab(run: TrainingRun) -> BpeFiles:
+    """The byte-level BPE files of the run's Transform output."""
+    return BpeFiles(
+        run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+        run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
+    )
+
+
+def special_ids(vocab: BpeFiles) -> dict:
+    """Ids of `bos`, `pad`, `eos`, `unk` and `mask` in a vocabulary."""
     return {
         name: vocab.token_id(token)
         for name, token in zip(
@@ -172,20 +197,12 @@ class LongformerFamily(Family[MaskedLMPlan]):
         }
 
     def plan(self, run: TrainingRun) -> MaskedLMPlan:
-        vocab = BpeFiles(
-            run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
-            run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
-        )
-        ids = _special_ids(vocab)
+        vocab = _vocab(run)
+        ids = special_ids(vocab)
         config = _preset_config(run.hparams.preset)
         config["vocabulary_size"] = vocab.vocab_size()
         config["pad_token_id"] = ids["pad"]
-        window = config["attention_window"]
-        # A whole number of attention windows, within the position table.
-        sequence_length = min(
-            max(window, run.hparams.sequence_length // window * window),
-            config["max_sequence_length"] - 2,
-        )
+        sequence_length = model_length(config, run.hparams.sequence_length)
         masker = LongformerMaskedLMMaskGenerator(
             vocabulary_size=vocab.vocab_size(),
             mask_selection_length=max(
@@ -244,6 +261,11 @@ class LongformerFamily(Family[MaskedLMPlan]):
             plan.sequence_length,
             plan.ids,
         )
+        # A preset to fine-tune from (`--init-from`): the masked LM and
+        # its vocabulary as Hugging Face vocab.json + merges.txt.
+        preset_dir = preset_model_path(run.model_uri)
+        model.save_to_preset(preset_dir)
+        export_hf_bpe(_vocab(run), preset_dir)
         return {
             "vocabulary_size": plan.vocab_size,
             "special_ids": plan.ids,

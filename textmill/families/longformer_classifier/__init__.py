@@ -1,0 +1,2 @@
+"""The `longformer_classifier` family: Longformer fine-tuned to label
+documents."""
