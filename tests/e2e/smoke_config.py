@@ -2,9 +2,14 @@
 from; each test overrides what it checks."""
 
 import os
+import shutil
 
 from textmill.config import PipelineConfig, with_overrides
-from textmill.pipelines.local import run_local
+from textmill.pipelines.local import SUMMARY_FILE, run_local
+
+# Where `run_one_step` keeps its summary, beside the work dir's
+# summary.json that a later run overwrites.
+ONE_STEP_SUMMARY_FILE = "summary_one_step.json"
 
 
 def smoke_config(tmp_path, family: str, input_patterns, **sections):
@@ -49,7 +54,10 @@ def run_one_step(config) -> dict:
 
     Returns:
         The run's summary, plus `serving_dir_after`: what the serving
-        directory held right after this run, before any later run.
+        directory held right after this run, before any later run. The
+        summary file is also kept as `ONE_STEP_SUMMARY_FILE` in the work
+        dir, so the 1-step and smoke runs' baselines can be read after a
+        test session.
     """
     summary = run_local(
         with_overrides(
@@ -57,6 +65,10 @@ def run_one_step(config) -> dict:
             train={"train_steps": 1},
             validation={"enforce_baseline": True},
         )
+    )
+    shutil.copyfile(
+        os.path.join(config.work_dir, SUMMARY_FILE),
+        os.path.join(config.work_dir, ONE_STEP_SUMMARY_FILE),
     )
     serving = config.serving_dir
     summary["serving_dir_after"] = (

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
@@ -74,4 +75,16 @@ def test_longformer_run_pushes_fill_mask_and_embedding_model(runs):
         os.path.join(
             summary["serving_model_dir"], "tflite", "model_int8.tflite"
         )
+    )
+
+
+def test_last_val_loss_is_the_validators_log_perplexity(runs):
+    """The Trainer's val_loss scores the validator's masked eval windows
+    (same windows, same masked positions, all <mask>): its last point is
+    the log of the gate's masked-token perplexity."""
+    _, _, summary = runs
+    training = summary["training"]
+    perplexity = summary["validation"]["candidate"]["perplexity"]
+    assert training["final_val_loss"] == pytest.approx(
+        np.log(perplexity), rel=0.02
     )

@@ -2,9 +2,11 @@
 Trainer (validator, baselines, TFLite parity): records, parsed features,
 eval documents and the causal LM's packed eval windows.
 
-Every family's eval units and every baseline's counts start from
-`split_records`, so they are read from the same files in the same
-order."""
+Every family's eval units start from `eval_records`, which reads the eval
+split in `ordered_records`' order, the order the Trainer's val_loss reads
+it in too, so both score the same units, and two runs on the same data
+score the same units however Transform sharded the split. Baselines count
+the train split with `split_records`, in file order."""
 
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 
 from textmill.features import INPUT_IDS_FEATURE, TOKEN_IDS_FEATURE
-from textmill.trainer.data import documents_as_ragged, pack_documents
+from textmill.trainer.data import (
+    documents_as_ragged,
+    ordered_records,
+    pack_documents,
+)
 
 
 def split_files(examples, split: str) -> list[str]:
@@ -38,8 +44,7 @@ def split_files(examples, split: str) -> list[str]:
 
 def split_records(examples, split: str) -> tf.data.Dataset:
     """The serialized `tf.Example`s of one split of an Examples artifact,
-    in file order: the one reader of a transformed split outside the
-    Trainer.
+    in file order (for counts, where order does not matter).
 
     Raises:
         ValueError: the artifact has no such split, or it is empty.
@@ -49,24 +54,31 @@ def split_records(examples, split: str) -> tf.data.Dataset:
     )
 
 
-def split_features(
-    examples, split: str, spec: dict, batch_size: int = 64
+def eval_records(examples) -> tf.data.Dataset:
+    """The serialized `tf.Example`s of the eval split, in the eval units'
+    order (`ordered_records`).
+
+    Raises:
+        ValueError: the artifact has no eval split, or it is empty.
+    """
+    return ordered_records(split_files(examples, "eval"))
+
+
+def parsed_batches(
+    records: tf.data.Dataset, spec: dict, batch_size: int = 64
 ) -> tf.data.Dataset:
-    """Batches of one split's features parsed with `spec` (use
-    `tf.io.RaggedFeature` for variable-length ones, so the batches
-    unbatch into rows)."""
-    return (
-        split_records(examples, split)
-        .batch(batch_size)
-        .map(lambda records: tf.io.parse_example(records, spec))
+    """Batches of records parsed with `spec` (use `tf.io.RaggedFeature`
+    for variable-length ones, so the batches unbatch into rows)."""
+    return records.batch(batch_size).map(
+        lambda batch: tf.io.parse_example(batch, spec)
     )
 
 
 def eval_documents(examples) -> tf.data.Dataset:
     """Batches of the eval split's token ids, RaggedTensors [batch, None]
-    (int32)."""
+    (int32), in the eval units' order."""
     spec = {INPUT_IDS_FEATURE: tf.io.VarLenFeature(tf.int64)}
-    return split_features(examples, "eval", spec).map(documents_as_ragged)
+    return parsed_batches(eval_records(examples), spec).map(documents_as_ragged)
 
 
 def load_eval_windows(

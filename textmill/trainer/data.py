@@ -9,9 +9,11 @@ nothing is truncated away.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
+from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.public import tfxio
 
 from textmill.features import INPUT_IDS_FEATURE, LOSS_MASK_FEATURE
@@ -70,6 +72,41 @@ def pack_documents(
     )
 
 
+def ordered_records(file_patterns: Sequence[str]) -> tf.data.Dataset:
+    """The serialized `tf.Example`s of a split, in an order that depends on
+    nothing but their content: the one order of eval units.
+
+    Transform writes a split as any number of shards, and which record
+    lands in which shard (and in what order) may change from one run to
+    the next. Sorting the records by the SHA-256 of their bytes makes "the
+    first N eval windows, pairs or examples", which the Trainer's val_loss
+    and ModelValidator score, the same set for the same data however it
+    was sharded, so the metrics of separate runs are comparable.
+
+    The split is read whole and held in memory to sort it (the eval split,
+    `ingest.eval_fraction` of the corpus).
+
+    Args:
+        file_patterns: GZIP TFRecord files or globs of one split.
+
+    Returns:
+        A dataset of scalar strings.
+    """
+    files = sorted(
+        {
+            path
+            for pattern in file_patterns
+            for path in tf.io.gfile.glob(pattern)
+        }
+    )
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ordered = sorted(
+        records.as_numpy_iterator(),
+        key=lambda record: (hashlib.sha256(record).digest(), record),
+    )
+    return tf.data.Dataset.from_tensor_slices(tf.constant(ordered, tf.string))
+
+
 def transformed_batches(
     file_patterns: Sequence[str],
     data_accessor,
@@ -81,8 +118,12 @@ def transformed_batches(
     drop_final_batch: bool = False,
     label_key: str | None = None,
 ) -> tf.data.Dataset:
-    """Batches of transformed examples as feature dicts, via TFXIO: the
-    one reader of the Trainer's splits.
+    """Batches of transformed examples as feature dicts: the one reader of
+    the Trainer's splits.
+
+    Training (`repeat`) streams shuffled batches with TFXIO; evaluation
+    reads the split once in `ordered_records`' order, the order in which
+    ModelValidator scores it.
 
     Args:
         file_patterns: transformed example files of one split.
@@ -94,11 +135,26 @@ def transformed_batches(
         drop_final_batch: drop a last batch smaller than `batch_size`.
         label_key: a feature returned apart, as `(features, label)`.
     """
+    if not repeat:
+        spec = schema_utils.schema_as_feature_spec(schema).feature_spec
+        batches = (
+            ordered_records(file_patterns)
+            .batch(batch_size, drop_remainder=drop_final_batch)
+            .map(lambda records: tf.io.parse_example(records, spec))
+        )
+        if label_key:
+            batches = batches.map(
+                lambda features: (
+                    {k: v for k, v in features.items() if k != label_key},
+                    features[label_key],
+                )
+            )
+        return batches
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size,
-        shuffle=repeat,
+        shuffle=True,
         shuffle_seed=seed,
-        num_epochs=None if repeat else 1,
+        num_epochs=None,
         drop_final_batch=drop_final_batch,
         label_key=label_key,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textmill.components.eval_windows import split_features
+from textmill.components.eval_windows import parsed_batches, split_records
 
 # Add-one (Laplace) smoothing: every vocabulary token has a probability.
 SMOOTHING = 1.0
@@ -15,7 +15,9 @@ SMOOTHING = 1.0
 
 def train_records(examples, features: dict) -> tf.data.Dataset:
     """The train split's transformed records, parsed with `features`."""
-    return split_features(examples, "train", features, batch_size=256)
+    return parsed_batches(
+        split_records(examples, "train"), features, batch_size=256
+    )
 
 
 def token_counts(

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textmill.components.eval_windows import split_records
+from textmill.components.eval_windows import eval_records
 from textmill.components.model_validator.baselines import majority_label
 from textmill.components.model_validator.gate import (
     SAMPLES_KEY,
@@ -48,12 +48,12 @@ def _vocab_size(tft_output) -> int:
 
 
 def balanced_pairs(pairs: tf.data.Dataset, count: int) -> tf.data.Dataset:
-    """The eval units: pairs of both classes in turn, in split order.
+    """The eval units: pairs of both classes in turn, in the given order.
 
-    SentencePairGen writes a split's true pairs before its random ones, so
-    the first pairs of a split are of one class; these alternate the next
-    `is_next=1` and the next `is_next=0` pair, which the Trainer (val_loss)
-    and ModelValidator both score, and the majority class is right on half.
+    The first pairs of a split (in `ordered_records`' order) need not be
+    balanced; these alternate the next `is_next=1` and the next
+    `is_next=0` pair, which the Trainer (val_loss) and ModelValidator both
+    score, and the majority class is right on half.
 
     Args:
         pairs: unbatched `(inputs, is_next)` elements.
@@ -93,7 +93,7 @@ def _eval_pairs(examples, count: int) -> list[tuple[dict, int]]:
         }
         return inputs, features[IS_NEXT_FEATURE][0]
 
-    records = split_records(examples, "eval").map(parsed)
+    records = eval_records(examples).map(parsed)
     pairs = [
         (
             {name: value[np.newaxis] for name, value in inputs.items()},

@@ -4,6 +4,7 @@ documents, chunked (not truncated) to the model's length."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import keras
@@ -48,7 +49,12 @@ from textmill.transform.byte_bpe_text import (  # noqa: F401  (Transform's entry
 # RoBERTa's special tokens, in RoBERTa's id order (<pad> = 1).
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 PRESETS = {"tiny": "longformer_tiny", "base": "longformer_base_4096"}
-MASK_RATE = 0.15
+# Share of a window's tokens masked, in percent (integer arithmetic, so
+# the count is the same in every process).
+MASK_PERCENT = 15
+MASK_RATE = MASK_PERCENT / 100
+# Seed of the eval windows' masks (with the window's index).
+EVAL_MASK_SEED = 0
 
 
 def _preset_config(preset: str) -> dict:
@@ -127,28 +133,115 @@ def special_ids(vocab: BpeFiles) -> dict:
     }
 
 
-def _eval_windows(model_dir: str, examples, count: int):
-    """Eval windows as the Trainer makes them, masked with a fixed seed."""
-    metadata = read_model_metadata(model_dir)
-    ids = metadata["special_ids"]
-    windows = chunk_documents(
-        eval_documents(examples), metadata["sequence_length"], ids
+def _masked_count(tokens):
+    """Masked positions of a window with `tokens` (>= 1, a Python int or
+    a tensor) selectable tokens: 15 %, rounded up, so at least one."""
+    return (tokens * MASK_PERCENT + 99) // 100
+
+
+def eval_mask_slots(sequence_length: int) -> int:
+    """Prediction slots of a masked eval window (its most masked
+    positions)."""
+    return _masked_count(sequence_length - 2)
+
+
+def _mask_eval_window(
+    index: tf.Tensor, window: dict, mask_id: int, slots: int
+) -> tuple[dict, tf.Tensor, tf.Tensor]:
+    """Masks one eval window, the same way wherever it is scored.
+
+    The `_masked_count` selectable tokens (not `<s>`, `</s>`, padding)
+    with the smallest stateless random keys, seeded by `EVAL_MASK_SEED`
+    and the window's index, become `<mask>` (no random or kept tokens, so
+    the score does not depend on a draw).
+
+    Returns:
+        `({"token_ids", "padding_mask", "mask_positions"}, labels,
+        weights)`; positions, labels and weights have `slots` entries, the
+        unused ones 0 with weight 0.
+    """
+    token_ids, padding_mask = window["token_ids"], window["padding_mask"]
+    length = tf.shape(token_ids)[0]
+    real = tf.reduce_sum(padding_mask)
+    position = tf.range(length)
+    # Not <s> (position 0), </s> (the last real token) or padding.
+    selectable = (position > 0) & (position < real - 1)
+    count = _masked_count(real - 2)
+    keys = tf.random.stateless_uniform(
+        [length], seed=tf.stack([EVAL_MASK_SEED, tf.cast(index, tf.int32)])
     )
-    windows = [w for w in windows.take(count or -1).as_numpy_iterator()]
-    if not windows:
-        raise ValueError(f"The eval split of {examples.uri} is empty.")
-    rng = np.random.default_rng(0)
-    masked = []
-    for w in windows:
-        real = np.flatnonzero(w["padding_mask"])[1:-1]  # not <s>, </s>
-        picked = real[rng.random(len(real)) < MASK_RATE]
-        if not len(picked) and len(real):
-            picked = real[:1]
-        inputs = w["token_ids"].copy()
-        inputs[picked] = ids["mask"]
-        masked.append(
-            (inputs, w["padding_mask"], picked, w["token_ids"][picked])
+    keys = tf.where(selectable, keys, 2.0)
+    positions = tf.sort(tf.argsort(keys)[:count])
+    labels = tf.gather(token_ids, positions)
+    masked = tf.tensor_scatter_nd_update(
+        token_ids, positions[:, None], tf.fill([count], mask_id)
+    )
+    pad = [[0, slots - count]]
+    return (
+        {
+            "token_ids": masked,
+            "padding_mask": padding_mask,
+            "mask_positions": tf.pad(positions, pad),
+        },
+        tf.pad(labels, pad),
+        tf.pad(tf.ones([count], tf.float32), pad),
+    )
+
+
+def masked_eval_windows(
+    documents: tf.data.Dataset, sequence_length: int, ids: dict
+) -> tf.data.Dataset:
+    """The eval units: `chunk_documents`' windows, each masked by
+    `_mask_eval_window`. The Trainer's val_loss and ModelValidator both
+    score these, so the curve's last point is the gate's loss.
+
+    Args:
+        documents: the eval split's token ids, RaggedTensors [batch, None],
+            in the eval units' order.
+        sequence_length: model input length.
+        ids: ids of `bos`, `eos`, `pad`, `mask`.
+
+    Returns:
+        Unbatched `({"token_ids", "padding_mask", "mask_positions"},
+        labels, weights)`.
+    """
+    return (
+        chunk_documents(documents, sequence_length, ids)
+        .enumerate()
+        .map(
+            functools.partial(
+                _mask_eval_window,
+                mask_id=ids["mask"],
+                slots=eval_mask_slots(sequence_length),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
+    )
+
+
+def _eval_windows(model_dir: str, examples, count: int):
+    """The first `count` (0 = all) `masked_eval_windows` of the eval split:
+    `(inputs, padding_mask, positions, labels)` numpy arrays."""
+    metadata = read_model_metadata(model_dir)
+    windows = masked_eval_windows(
+        eval_documents(examples),
+        metadata["sequence_length"],
+        metadata["special_ids"],
+    )
+    masked = []
+    for x, labels, weights in windows.take(count or -1).as_numpy_iterator():
+        used = int(weights.sum())
+        masked.append(
+            (
+                x["token_ids"],
+                x["padding_mask"],
+                x["mask_positions"][:used],
+                labels[:used],
+            )
+        )
+    if not masked:
+        raise ValueError(f"The eval split of {examples.uri} is empty.")
     return masked
 
 
@@ -223,7 +316,9 @@ class LongformerFamily(Family[MaskedLMPlan]):
         *,
         repeat: bool,
     ) -> tf.data.Dataset:
-        """Masked windows of documents (see `chunk_documents`)."""
+        """Masked windows of documents (see `chunk_documents`): for
+        training shuffled and masked anew at each batch; for eval the
+        `masked_eval_windows` ModelValidator scores, in its order."""
         documents = transformed_batches(
             files,
             run.fn_args.data_accessor,
@@ -232,11 +327,16 @@ class LongformerFamily(Family[MaskedLMPlan]):
             seed=run.hparams.seed,
             batch_size=32,
         ).map(documents_as_ragged)
+        if not repeat:
+            return (
+                masked_eval_windows(documents, plan.sequence_length, plan.ids)
+                .batch(run.hparams.batch_size)
+                .prefetch(tf.data.AUTOTUNE)
+            )
         windows = chunk_documents(documents, plan.sequence_length, plan.ids)
-        if repeat:
-            windows = windows.shuffle(512, seed=run.hparams.seed)
         return (
-            windows.batch(run.hparams.batch_size, drop_remainder=True)
+            windows.shuffle(512, seed=run.hparams.seed)
+            .batch(run.hparams.batch_size, drop_remainder=True)
             .map(plan.masker)
             .prefetch(tf.data.AUTOTUNE)
         )

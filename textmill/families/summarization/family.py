@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from rouge_score import rouge_scorer
 
-from textmill.components.eval_windows import split_features
+from textmill.components.eval_windows import eval_records, parsed_batches
 from textmill.components.model_validator.baselines import (
     token_counts,
     unigram_log_probs,
@@ -69,7 +69,8 @@ class EvalExample:
 
 
 def load_eval_examples(examples, count: int) -> list[EvalExample]:
-    """The first `count` (0 = all) examples of the eval split.
+    """The first `count` (0 = all) examples of the eval split, in the
+    eval units' order.
 
     Raises:
         ValueError: the eval split holds no example.
@@ -87,7 +88,7 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
             document=features[DOCUMENT_FEATURE].decode(),
             reference=features[REFERENCE_FEATURE].decode(),
         )
-        for features in split_features(examples, "eval", spec)
+        for features in parsed_batches(eval_records(examples), spec)
         .unbatch()
         .take(count or -1)
         .as_numpy_iterator()
