@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textmill.components.eval_windows import split_features
+from textmill.components.eval_windows import eval_records, parsed_batches
 from textmill.components.model_validator.baselines import majority_label
 from textmill.components.model_validator.gate import (
     SAMPLES_KEY,
@@ -110,7 +110,7 @@ def _eval_examples(model_dir: str, examples, count: int):
         LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64),
     }
     rows = (
-        split_features(examples, "eval", spec)
+        parsed_batches(eval_records(examples), spec)
         .unbatch()
         .take(count or -1)
         .ragged_batch(64)
