@@ -142,6 +142,16 @@ FAMILIES: dict[str, FamilySpec] = {
             target_field="summary",
             presets=_GPT2_PRESETS,
         ),
+        FamilySpec(
+            name="translation",
+            implementation=(
+                "textmill.families.translation.family:TranslationFamily"
+            ),
+            gate_metric="chrf",
+            higher_is_better=True,
+            target_field="target",
+            presets=("tiny", "base", "bart_tiny", "bart_base"),
+        ),
     )
 }
 
