@@ -15,8 +15,6 @@ from textmill.corpus.translations import (
 )
 from textmill.pipelines.cli import main
 
-from .mo_files import mo_bytes, write_catalog
-
 PAIRS = [
     ("Open file", "Datei öffnen"),
     ("Save as", "Speichern unter"),
@@ -30,7 +28,7 @@ def _records(path: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("byte_order", ["<", ">"])
-def test_written_catalogs_read_back_as_gettext_reads_them(byte_order):
+def test_written_catalogs_read_back_as_gettext_reads_them(byte_order, mo_bytes):
     entries = [(b"", b"Content-Type: text/plain; charset=UTF-8\n")] + [
         (s.encode(), t.encode()) for s, t in PAIRS
     ]
@@ -41,7 +39,9 @@ def test_written_catalogs_read_back_as_gettext_reads_them(byte_order):
     assert sorted(read_mo(data)) == sorted(entries)
 
 
-def test_pairs_are_extracted_and_skips_counted_by_reason(tmp_path):
+def test_pairs_are_extracted_and_skips_counted_by_reason(
+    tmp_path, write_catalog
+):
     locale = str(tmp_path / "locale")
     write_catalog(
         locale,
@@ -81,7 +81,7 @@ def test_pairs_are_extracted_and_skips_counted_by_reason(tmp_path):
     }
 
 
-def test_a_broken_catalog_is_skipped_and_reported(tmp_path):
+def test_a_broken_catalog_is_skipped_and_reported(tmp_path, write_catalog):
     locale = str(tmp_path / "locale")
     write_catalog(locale, "fr", "good", [("Yes", "Oui")])
     bad = os.path.join(locale, "fr", "LC_MESSAGES", "bad.mo")
@@ -96,7 +96,7 @@ def test_a_broken_catalog_is_skipped_and_reported(tmp_path):
 
 
 def test_a_language_without_catalogs_names_the_directory_and_the_fix(
-    tmp_path, capsys
+    tmp_path, capsys, write_catalog
 ):
     locale = str(tmp_path / "locale")
     write_catalog(locale, "es", "app", [("Yes", "Sí")])
@@ -117,7 +117,9 @@ def test_a_language_without_catalogs_names_the_directory_and_the_fix(
     assert not (tmp_path / "out").exists()
 
 
-def test_the_cli_writes_the_corpus_and_says_what_it_skipped(tmp_path, capsys):
+def test_the_cli_writes_the_corpus_and_says_what_it_skipped(
+    tmp_path, capsys, write_catalog
+):
     locale = str(tmp_path / "locale")
     write_catalog(locale, "de", "app", PAIRS)
     code = main(
