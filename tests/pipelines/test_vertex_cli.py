@@ -322,3 +322,44 @@ def test_bad_run_arguments_are_named(template, api, capsys, extra, message):
     assert main(["submit", *job_arguments(template, api, *extra)]) == 2
     assert message in capsys.readouterr().err
     assert api.requests == []
+
+
+def test_compile_builds_the_translation_family(tmp_path):
+    path = tmp_path / "translation.json"
+    status = main(
+        [
+            "compile",
+            "--family",
+            "translation",
+            "--target",
+            "vertex",
+            "--project",
+            PROJECT,
+            "--region",
+            REGION,
+            "--pipeline-root",
+            "gs://bucket/root",
+            "--image",
+            "img:1",
+            "--data",
+            "gs://bucket/pairs/*.jsonl.gz",
+            "--output",
+            str(path),
+        ]
+    )
+    assert status == 0
+    tasks = json.loads(path.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+
+    def constant(task: str, name: str):
+        parameter = tasks[task]["inputs"]["parameters"][name]
+        return parameter["runtimeValue"]["constant"]
+
+    # (English, translation) records: the corpus's target field.
+    assert constant("TextExampleGen", "target_field") == "target"
+    assert constant("Transform", "preprocessing_fn") == (
+        "textmill.families.translation.family.preprocessing_fn"
+    )
+    assert (
+        json.loads(constant("Transform", "custom_config"))["sequence_length"]
+        == 128
+    )
