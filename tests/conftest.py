@@ -1,10 +1,13 @@
-"""Writes gettext `.mo` catalogs for tests, in the file format's own
-layout (GNU gettext manual, "The Format of GNU MO Files")."""
+"""Fixtures every test directory shares: gettext `.mo` catalogs written
+in the file format's own layout (GNU gettext manual, "The Format of GNU MO
+Files"), for the translation corpus and family."""
 
 from __future__ import annotations
 
 import os
 import struct
+
+import pytest
 
 MAGIC = 0x950412DE
 
@@ -76,3 +79,16 @@ def write_catalog(
     with open(path, "wb") as f:
         f.write(mo_bytes(entries))
     return path
+
+
+@pytest.fixture(name="mo_bytes", scope="session")
+def mo_bytes_fixture():
+    """`mo_bytes(entries, byte_order)`: a catalog's bytes."""
+    return mo_bytes
+
+
+@pytest.fixture(name="write_catalog", scope="session")
+def write_catalog_fixture():
+    """`write_catalog(locale_dir, lang, domain, pairs, ...)`: writes a
+    catalog file and returns its path."""
+    return write_catalog
