@@ -14,6 +14,14 @@ PRESET ?= tiny
 # The summarization family reads (text, summary) pairs.
 CORPUS_FLAGS := $(if $(filter summarization,$(FAMILY)),--summaries)
 CORPUS_DIR := $(WORK_DIR)/corpus$(if $(CORPUS_FLAGS),-summaries)
+# The translation family reads (English, TRANSLATION_LANG) pairs from the
+# machine's gettext catalogs (/usr/share/locale/LANG/LC_MESSAGES/*.mo).
+TRANSLATION_LANG ?= de
+ifeq ($(FAMILY),translation)
+CORPUS_FLAGS := --translations $(TRANSLATION_LANG)
+CORPUS_DIR := $(WORK_DIR)/corpus-$(TRANSLATION_LANG)
+RUN_FLAGS := --train-steps 1500
+endif
 PYTEST_ARGS ?=
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
 # TF 2.16 cannot share one with); textmill finds it through this variable.
@@ -46,7 +54,7 @@ run: setup
 	$(BIN)/textmill corpus $(CORPUS_FLAGS) $(CORPUS_DIR)
 	$(BIN)/textmill run --family $(FAMILY) --preset $(PRESET) \
 		--data '$(CORPUS_DIR)/*' --work-dir $(WORK_DIR)/$(FAMILY) \
-		--serving-dir $(SERVING_DIR)
+		--serving-dir $(SERVING_DIR) $(RUN_FLAGS)
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -361,5 +361,5 @@ def test_compile_builds_the_translation_family(tmp_path):
     )
     assert (
         json.loads(constant("Transform", "custom_config"))["sequence_length"]
-        == 128
+        == 64
     )

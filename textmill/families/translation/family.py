@@ -54,7 +54,8 @@ from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
 
 # BART architectures; `vocabulary_size` comes from Transform.
 BART_PRESETS = {
-    # Small enough to learn UI strings on a laptop CPU in minutes.
+    # Small enough to learn short sentences (UI strings) on a laptop CPU
+    # in minutes.
     "bart_tiny": {
         "config": {
             "num_layers": 2,
@@ -62,8 +63,8 @@ BART_PRESETS = {
             "hidden_dim": 128,
             "intermediate_dim": 512,
             "dropout": 0.1,
-            "max_sequence_length": 128,
-            "vocabulary_size": 8000,
+            "max_sequence_length": 64,
+            "vocabulary_size": 4000,
         }
     },
     # keras-hub's bart_base_en architecture.
