@@ -301,7 +301,8 @@ def prefill(
     """Runs the prompts through the model, filling a new cache.
 
     Args:
-        model: the causal LM.
+        model: the causal LM, or a `CachedDecoder` (which then runs
+            the call; `tf_kernels` does not apply).
         prompt_ids: int32 `[batch, width]`, right-padded.
         total_length: positions of the cache (>= width).
         logits_at: int32 scalar, the position whose logits are returned
@@ -327,7 +328,7 @@ def decode_step(
     """One cached step: the tokens at position `index` for every row.
 
     Args:
-        model: the causal LM.
+        model: the causal LM, or a `CachedDecoder` (as `prefill`).
         token_ids: int32 `[rows]`.
         cache: the caches of those rows.
         index: int32 scalar, the position of `token_ids`.

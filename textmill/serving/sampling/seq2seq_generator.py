@@ -8,6 +8,11 @@ beside the self-attention keys and values, so the loops of
 for beams) decode an encoder-decoder unchanged: `EncoderDecoderSteps` is
 the `decode_ops.CachedDecoder` they call. The decoder starts every row
 from one start token.
+
+The decoder steps are keras-hub's own `call_decoder_with_cache`, whose
+caches are one stacked tensor per kind that every step re-stacks; the
+per-layer caches `decode_ops.forward` keeps for GPT-2 would save that copy
+(not done here: the translation models are small).
 """
 
 from __future__ import annotations
