@@ -20,7 +20,7 @@ TRANSLATION_LANG ?= de
 ifeq ($(FAMILY),translation)
 CORPUS_FLAGS := --translations $(TRANSLATION_LANG)
 CORPUS_DIR := $(WORK_DIR)/corpus-$(TRANSLATION_LANG)
-RUN_FLAGS := --train-steps 1500
+RUN_FLAGS := --train-steps 3000
 endif
 PYTEST_ARGS ?=
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
