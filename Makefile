@@ -19,6 +19,14 @@ ifeq ($(FAMILY),longformer_classifier)
 CORPUS_FLAGS := --labels
 CORPUS_DIR := $(WORK_DIR)/corpus-labels
 endif
+# The translation family reads (English, TRANSLATION_LANG) pairs from the
+# machine's gettext catalogs (/usr/share/locale/LANG/LC_MESSAGES/*.mo).
+TRANSLATION_LANG ?= de
+ifeq ($(FAMILY),translation)
+CORPUS_FLAGS := --translations $(TRANSLATION_LANG)
+CORPUS_DIR := $(WORK_DIR)/corpus-$(TRANSLATION_LANG)
+RUN_FLAGS := --train-steps 3000
+endif
 PYTEST_ARGS ?=
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
 # TF 2.16 cannot share one with); textmill finds it through this variable.
@@ -51,7 +59,7 @@ run: setup
 	$(BIN)/textmill corpus $(CORPUS_FLAGS) $(CORPUS_DIR)
 	$(BIN)/textmill run --family $(FAMILY) --preset $(PRESET) \
 		--data '$(CORPUS_DIR)/*' --work-dir $(WORK_DIR)/$(FAMILY) \
-		--serving-dir $(SERVING_DIR)
+		--serving-dir $(SERVING_DIR) $(RUN_FLAGS)
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -56,12 +56,22 @@ REFERENCE_FEATURE = "reference"
 # `target`) in the label vocabulary Transform learned, -1 when unseen.
 LABEL_FEATURE = "label"
 
+# Translation: byte-level BPE ids of the source sentence (the encoder's
+# input) and of its translation, end-of-text included (the decoder's).
+SOURCE_IDS_FEATURE = "source_ids"
+TARGET_IDS_FEATURE = "target_ids"
+
 # --- Model inputs: keras-hub's backbone input names.
 
 TOKEN_IDS_FEATURE = "token_ids"
 SEGMENT_IDS_FEATURE = "segment_ids"
 PADDING_MASK_FEATURE = "padding_mask"
 MASK_POSITIONS_FEATURE = "mask_positions"
+# keras-hub's encoder-decoder (BART) inputs.
+ENCODER_TOKEN_IDS_FEATURE = "encoder_token_ids"
+ENCODER_PADDING_MASK_FEATURE = "encoder_padding_mask"
+DECODER_TOKEN_IDS_FEATURE = "decoder_token_ids"
+DECODER_PADDING_MASK_FEATURE = "decoder_padding_mask"
 
 # --- Component channel keys (the values of TFX's standard component specs).
 

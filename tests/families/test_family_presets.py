@@ -11,6 +11,16 @@ def _accepted(family_name: str) -> set[str]:
         from textmill.trainer.models.gpt2 import GPT2_PRESETS
 
         return set(GPT2_PRESETS)
+    if family_name == "translation":
+        from textmill.families.translation.family import (
+            BART_ALIASES,
+            BART_PRESETS,
+        )
+
+        names = {*BART_ALIASES, *BART_PRESETS}
+        for name in names:
+            preset_config(name, BART_ALIASES, BART_PRESETS, family_name)
+        return names
     if family_name in ("longformer", "longformer_classifier"):
         from textmill.families.longformer.family import PRESETS
         from textmill.trainer.models.longformer.longformer_presets import (

@@ -157,6 +157,16 @@ FAMILIES: dict[str, FamilySpec] = {
             label_field="label",
             presets=("tiny", "base", "longformer_tiny", "longformer_base_4096"),
         ),
+        FamilySpec(
+            name="translation",
+            implementation=(
+                "textmill.families.translation.family:TranslationFamily"
+            ),
+            gate_metric="chrf",
+            higher_is_better=True,
+            target_field="target",
+            presets=("tiny", "base", "bart_tiny", "bart_base"),
+        ),
     )
 }
 

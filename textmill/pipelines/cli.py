@@ -93,6 +93,24 @@ def _cmd_corpus(args) -> int:
         write_summary_corpus,
     )
 
+    if args.translations:
+        from textmill.corpus.translations import (
+            describe,
+            write_translation_corpus,
+        )
+
+        try:
+            path, report = write_translation_corpus(
+                args.translations,
+                args.out_dir,
+                locale_dir=args.locale_dir,
+                max_documents=args.max_documents,
+            )
+        except FileNotFoundError as e:
+            print(f"textmill corpus FAILED: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        print(describe(path, report))
+        return 0
     write = write_default_corpus
     if args.summaries:
         write = write_summary_corpus
@@ -126,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write (text, label) pairs for the longformer_classifier "
         "family",
+    )
+    kind.add_argument(
+        "--translations",
+        metavar="LANG",
+        help="write (English, LANG) pairs from the gettext catalogs "
+        "(*.mo) under --locale-dir, for the translation family",
+    )
+    corpus.add_argument(
+        "--locale-dir",
+        default="/usr/share/locale",
+        help="where --translations finds LANG/LC_MESSAGES/*.mo",
     )
     _COMMANDS.update(register_vertex(subparsers))
     _COMMANDS.update(register_serving(subparsers))

@@ -26,6 +26,11 @@ GENERATE_CONTRASTIVE = "generate_contrastive"
 GENERATE_IDS = "generate_ids"
 # Summarization: greedy summaries of raw documents.
 SUMMARIZE = "summarize"
+# Translation: raw source sentences in, their translations out, one
+# signature per decoding strategy (greedy, sampling, beam search).
+TRANSLATE = "translate"
+TRANSLATE_SAMPLE = "translate_sample"
+TRANSLATE_BEAM = "translate_beam"
 
 # Masked LMs: filling `<mask>` tokens and document embeddings.
 FILL_MASK = "fill_mask"

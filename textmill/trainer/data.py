@@ -16,7 +16,16 @@ import tensorflow as tf
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx_bsl.public import tfxio
 
-from textmill.features import INPUT_IDS_FEATURE, LOSS_MASK_FEATURE
+from textmill.features import (
+    DECODER_PADDING_MASK_FEATURE,
+    DECODER_TOKEN_IDS_FEATURE,
+    ENCODER_PADDING_MASK_FEATURE,
+    ENCODER_TOKEN_IDS_FEATURE,
+    INPUT_IDS_FEATURE,
+    LOSS_MASK_FEATURE,
+    SOURCE_IDS_FEATURE,
+    TARGET_IDS_FEATURE,
+)
 
 DatasetFactory = Callable[..., tf.data.Dataset]
 
@@ -276,6 +285,89 @@ def prompted_lm_dataset(
         .map(
             lambda features: pad_prompted_examples(
                 features, sequence_length, bos_id
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .unbatch()
+    )
+    return _batched(rows, batch_size, repeat=repeat, seed=seed)
+
+
+def seq2seq_inputs(
+    source_ids: tf.RaggedTensor,
+    target_ids: tf.RaggedTensor,
+    sequence_length: int,
+    start_id: int,
+) -> tuple[dict, tf.Tensor, tf.Tensor]:
+    """An encoder-decoder's padded inputs, labels and label weights.
+
+    Args:
+        source_ids: int32 [batch, None], at most `sequence_length` each.
+        target_ids: int32 [batch, None], end-of-text last, at most
+            `sequence_length` each.
+        sequence_length: positions per side.
+        start_id: the decoder's first input token.
+
+    Returns:
+        `({"encoder_token_ids", "encoder_padding_mask",
+        "decoder_token_ids", "decoder_padding_mask"}, labels,
+        sample_weight)`, each [batch, sequence_length]: the decoder reads
+        the start token then the target shifted right, and learns the
+        target (weight 1 on its tokens, 0 on padding).
+    """
+    shape = [None, sequence_length]
+    rows = target_ids.nrows()
+    start = tf.fill([rows, 1], tf.constant(start_id, tf.int32))
+    # [start, t0, ..., t(n-2)]: the decoder predicts t(i) after t(i-1).
+    decoder_ids = tf.concat([start, target_ids[:, :-1]], axis=1)
+
+    def dense(ids: tf.RaggedTensor):
+        return ids.to_tensor(0, shape=shape), tf.sequence_mask(
+            ids.row_lengths(), sequence_length, tf.int32
+        )
+
+    encoder_tokens, encoder_mask = dense(source_ids)
+    decoder_tokens, decoder_mask = dense(decoder_ids)
+    labels, weights = dense(target_ids)
+    inputs = {
+        ENCODER_TOKEN_IDS_FEATURE: encoder_tokens,
+        ENCODER_PADDING_MASK_FEATURE: encoder_mask,
+        DECODER_TOKEN_IDS_FEATURE: decoder_tokens,
+        DECODER_PADDING_MASK_FEATURE: decoder_mask,
+    }
+    return inputs, labels, tf.cast(weights, tf.float32)
+
+
+def seq2seq_dataset(
+    file_patterns: Sequence[str],
+    data_accessor,
+    schema,
+    *,
+    batch_size: int,
+    sequence_length: int,
+    bos_id: int,
+    repeat: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """Batches of (source, target) examples for an encoder-decoder, one
+    padded row per example (see `seq2seq_inputs`; `bos_id` is the
+    decoder's start token).
+
+    Args: as `causal_lm_dataset`.
+
+    Returns:
+        A dataset of `(inputs, labels, sample_weight)` batches.
+    """
+    rows = (
+        transformed_batches(
+            file_patterns, data_accessor, schema, repeat=repeat, seed=seed
+        )
+        .map(
+            lambda features: seq2seq_inputs(
+                documents_as_ragged(features, SOURCE_IDS_FEATURE),
+                documents_as_ragged(features, TARGET_IDS_FEATURE),
+                sequence_length,
+                bos_id,
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )

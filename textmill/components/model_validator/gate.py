@@ -32,6 +32,8 @@ HIGHER_IS_BETTER = {
     "rouge1": True,
     "rouge2": True,
     "rougeL": True,
+    "chrf": True,
+    "bleu": True,
 }
 # (metric, threshold key, whether higher is better): limits every candidate
 # that reports the metric must meet, whatever the references.

@@ -63,11 +63,28 @@ beside these loops: its `keras_hub_generate` row.
 
 from __future__ import annotations
 
+import abc
+
 import keras
 import tensorflow as tf
 
 # Fills positions after a sequence's end (never read as text).
 PAD_ID = 0
+
+
+class CachedDecoder(abc.ABC):
+    """A model's own cached forward pass, which `prefill` and `decode_step`
+    call instead of the GPT-2 one; the decoding loops take it in place of
+    a causal LM (e.g. an encoder-decoder bound to its encoder's output,
+    `seq2seq_generator.EncoderDecoderSteps`)."""
+
+    @abc.abstractmethod
+    def prefill(self, prompt_ids, total_length, logits_at) -> tuple:
+        """As the module function `prefill` (its other arguments)."""
+
+    @abc.abstractmethod
+    def decode_step(self, token_ids, cache, index) -> tuple:
+        """As the module function `decode_step`."""
 
 
 def check_cached_model(model) -> None:
@@ -284,7 +301,8 @@ def prefill(
     """Runs the prompts through the model, filling a new cache.
 
     Args:
-        model: the causal LM.
+        model: the causal LM, or a `CachedDecoder` (which then runs
+            the call; `tf_kernels` does not apply).
         prompt_ids: int32 `[batch, width]`, right-padded.
         total_length: positions of the cache (>= width).
         logits_at: int32 scalar, the position whose logits are returned
@@ -295,6 +313,8 @@ def prefill(
         `(logits [batch, vocab] at `logits_at`, hidden [batch, width,
         hidden_dim], cache)`, float32.
     """
+    if isinstance(model, CachedDecoder):
+        return model.prefill(prompt_ids, total_length, logits_at)
     cache = empty_cache(model, tf.shape(prompt_ids)[0], total_length)
     logits, hidden, cache = forward(
         model, prompt_ids, cache, 0, tf_kernels, logits_at
@@ -308,7 +328,7 @@ def decode_step(
     """One cached step: the tokens at position `index` for every row.
 
     Args:
-        model: the causal LM.
+        model: the causal LM, or a `CachedDecoder` (as `prefill`).
         token_ids: int32 `[rows]`.
         cache: the caches of those rows.
         index: int32 scalar, the position of `token_ids`.
@@ -317,6 +337,8 @@ def decode_step(
     Returns:
         `(logits [rows, vocab], hidden [rows, hidden_dim], cache)`, float32.
     """
+    if isinstance(model, CachedDecoder):
+        return model.decode_step(token_ids, cache, index)
     logits, hidden, cache = forward(
         model, token_ids[:, tf.newaxis], cache, index, tf_kernels
     )

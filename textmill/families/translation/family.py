@@ -1,0 +1,303 @@
+"""The `translation` family: keras-hub's BART encoder-decoder trained on
+(source, target) sentence pairs with the pipeline's byte-level BPE.
+
+Training teaches the decoder the target given the source (one padded row
+per example, loss on the target tokens). Validation translates every eval
+source greedily through the exported `translate` signature and scores the
+translations against the references with `sacrebleu`, the reference
+implementation: `chrf` is the mean sentence-level chrF (per-example
+samples for the gate's bootstrap), `corpus_chrf` and `bleu` the
+corpus-level scores, all divided by 100. The trivial baseline copies the
+source, which a model that learned nothing of the target language does
+not beat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+import keras_hub
+import numpy as np
+import sacrebleu
+import tensorflow as tf
+
+from textmill.components.eval_windows import eval_records, parsed_batches
+from textmill.components.model_validator.gate import (
+    SAMPLES_KEY,
+    metric_value,
+    samples,
+)
+from textmill.config import PipelineConfig
+from textmill.families import preset_config
+from textmill.families.base import Family, TrainingRun
+from textmill.families.distilgpt2.family import EOS_TOKEN, CausalLMPlan
+from textmill.families.translation.export import TranslationServing
+from textmill.families.translation.transform import (  # noqa: F401  (Transform's entry)
+    preprocessing_fn,
+)
+from textmill.features import (
+    DECODER_TOKEN_IDS_FEATURE,
+    DOCUMENT_FEATURE,
+    ENCODER_PADDING_MASK_FEATURE,
+    ENCODER_TOKEN_IDS_FEATURE,
+    REFERENCE_FEATURE,
+    SOURCE_IDS_FEATURE,
+    TARGET_IDS_FEATURE,
+)
+from textmill.serving.model_metadata import read_model_metadata
+from textmill.serving.signatures import TRANSLATE
+from textmill.tokenization.bpe_files import BpeFiles
+from textmill.trainer.data import seq2seq_dataset, seq2seq_inputs
+from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
+
+# BART architectures; `vocabulary_size` comes from Transform.
+BART_PRESETS = {
+    # Small enough to learn short sentences (UI strings) on a laptop CPU
+    # in minutes.
+    "bart_tiny": {
+        "config": {
+            "num_layers": 2,
+            "num_heads": 4,
+            "hidden_dim": 128,
+            "intermediate_dim": 512,
+            "dropout": 0.1,
+            "max_sequence_length": 64,
+            "vocabulary_size": 4000,
+        }
+    },
+    # keras-hub's bart_base_en architecture.
+    "bart_base": {
+        "config": {
+            "num_layers": 6,
+            "num_heads": 12,
+            "hidden_dim": 768,
+            "intermediate_dim": 3072,
+            "dropout": 0.1,
+            "max_sequence_length": 1024,
+            "vocabulary_size": 50265,
+        }
+    },
+}
+BART_ALIASES = {"tiny": "bart_tiny", "base": "bart_base"}
+# Sources translated per `translate` call during validation.
+_EVAL_BATCH = 16
+
+
+def bart_preset(preset: str) -> dict:
+    """A copy of a BART architecture preset's config.
+
+    Raises:
+        ValueError: `preset` is not a BART preset.
+    """
+    return preset_config(preset, BART_ALIASES, BART_PRESETS, "BART")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalPair:
+    """One transformed eval example: its token ids and its strings."""
+
+    source_ids: np.ndarray
+    target_ids: np.ndarray
+    source: str
+    reference: str
+
+
+def load_eval_pairs(examples, count: int) -> list[EvalPair]:
+    """The first `count` (0 = all) examples of the eval split.
+
+    Raises:
+        ValueError: the eval split holds no example.
+    """
+    spec = {
+        SOURCE_IDS_FEATURE: tf.io.RaggedFeature(tf.int64),
+        TARGET_IDS_FEATURE: tf.io.RaggedFeature(tf.int64),
+        DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
+        REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
+    }
+    rows = [
+        EvalPair(
+            source_ids=features[SOURCE_IDS_FEATURE].astype(np.int32),
+            target_ids=features[TARGET_IDS_FEATURE].astype(np.int32),
+            source=features[DOCUMENT_FEATURE].decode(),
+            reference=features[REFERENCE_FEATURE].decode(),
+        )
+        for features in parsed_batches(eval_records(examples), spec)
+        .unbatch()
+        .take(count or -1)
+        .as_numpy_iterator()
+    ]
+    if not rows:
+        raise ValueError(f"The eval split of {examples.uri} has no examples.")
+    return rows
+
+
+def translate(model, sources: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy translations of `sources` by a loaded SavedModel's
+    `translate` signature."""
+    signature = model.signatures[TRANSLATE]
+    translations = []
+    for start in range(0, len(sources), _EVAL_BATCH):
+        out = signature(
+            text=tf.constant(sources[start : start + _EVAL_BATCH]),
+            max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+        )
+        translations.extend(t.decode() for t in out["completion"].numpy())
+    return [translation.strip() for translation in translations]
+
+
+def translation_metrics(hypotheses: list[str], references: list[str]) -> dict:
+    """sacrebleu's chrF (sentence mean, with samples; and corpus) and
+    corpus BLEU, each divided by 100."""
+    sentence = [
+        sacrebleu.sentence_chrf(hypothesis, [reference]).score / 100
+        for hypothesis, reference in zip(hypotheses, references, strict=True)
+    ]
+    ones = np.ones(len(sentence))
+    return {
+        "chrf": metric_value("chrf", sentence, ones),
+        "corpus_chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score
+        / 100,
+        "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score / 100,
+        "examples": len(hypotheses),
+        SAMPLES_KEY: samples("chrf", sentence, ones),
+    }
+
+
+def _max_new_tokens(rows: list[EvalPair], sequence_length: int) -> int:
+    """As long as the longest reference (end-of-text included), within the
+    decoder's positions."""
+    return min(max(len(row.target_ids) for row in rows), sequence_length - 1)
+
+
+class TranslationFamily(Family[CausalLMPlan]):
+    """BART encoder-decoders on (source, target) pairs, with `translate`
+    signatures."""
+
+    def transform_config(self, config: PipelineConfig) -> dict:
+        """Transform's custom_config: the vocabulary to learn or import and
+        the most tokens per side."""
+        preset = bart_preset(config.train.preset)
+        return {
+            **self.vocabulary_config(config, preset["vocabulary_size"]),
+            "sequence_length": self.sequence_length(config),
+        }
+
+    def sequence_length(self, config: PipelineConfig) -> int:
+        """train.sequence_length within the preset's position tables."""
+        preset = bart_preset(config.train.preset)
+        return min(config.train.sequence_length, preset["max_sequence_length"])
+
+    def plan(self, run: TrainingRun) -> CausalLMPlan:
+        vocab = BpeFiles(
+            run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
+            run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
+        )
+        return CausalLMPlan(
+            vocab, vocab.vocab_size(), vocab.token_id(EOS_TOKEN)
+        )
+
+    def _length(self, run: TrainingRun) -> int:
+        preset = bart_preset(run.hparams.preset)
+        return min(run.hparams.sequence_length, preset["max_sequence_length"])
+
+    def dataset(
+        self,
+        run: TrainingRun,
+        plan: CausalLMPlan,
+        files: Sequence[str],
+        *,
+        repeat: bool,
+    ) -> tf.data.Dataset:
+        return seq2seq_dataset(
+            files,
+            data_accessor=run.fn_args.data_accessor,
+            schema=run.schema,
+            batch_size=run.hparams.batch_size,
+            sequence_length=self._length(run),
+            bos_id=plan.eos_id,
+            repeat=repeat,
+            seed=run.hparams.seed,
+        )
+
+    def build_model(self, run: TrainingRun, plan: CausalLMPlan) -> keras.Model:
+        """A BART encoder-decoder of the preset's architecture over the
+        learned vocabulary.
+
+        Raises:
+            ValueError: `train.init_from` is set (not supported yet).
+        """
+        if run.hparams.init_from:
+            raise ValueError(
+                f"train.init_from={run.hparams.init_from!r}: the translation "
+                "family trains from scratch; leave init_from empty."
+            )
+        config = bart_preset(run.hparams.preset)
+        config["vocabulary_size"] = plan.vocab_size
+        backbone = keras_hub.models.BartBackbone(**config)
+        return keras_hub.models.BartSeq2SeqLM(backbone, preprocessor=None)
+
+    def export(
+        self, run: TrainingRun, plan: CausalLMPlan, model: keras.Model
+    ) -> dict:
+        """The serving and bare-network SavedModels."""
+        sequence_length = self._length(run)
+        TranslationServing(
+            model, run.tft_output, sequence_length, plan.eos_id
+        ).export(run.serving_model_dir, run.network_dir)
+        return {
+            "vocabulary_size": plan.vocab_size,
+            "eos_id": plan.eos_id,
+            "sequence_length": sequence_length,
+            "precision_policy": model.dtype_policy.name,
+        }
+
+    def evaluate(self, model_dir: str, examples, max_units: int) -> dict:
+        """chrF and BLEU of greedy translations of the eval sources."""
+        rows = load_eval_pairs(examples, max_units)
+        metadata = read_model_metadata(model_dir)
+        max_new_tokens = _max_new_tokens(rows, metadata["sequence_length"])
+        hypotheses = translate(
+            tf.saved_model.load(model_dir),
+            [row.source for row in rows],
+            max_new_tokens,
+        )
+        return {
+            **translation_metrics(hypotheses, [r.reference for r in rows]),
+            "max_new_tokens": max_new_tokens,
+        }
+
+    def baseline(self, model_dir: str, examples, max_units: int) -> dict:
+        """Copy-the-source, scored as `evaluate` scores, on its units."""
+        rows = load_eval_pairs(examples, max_units)
+        return {
+            "name": "copy-the-source",
+            **translation_metrics(
+                [row.source for row in rows], [row.reference for row in rows]
+            ),
+        }
+
+    def parity_inputs(self, model_dir: str, examples, count: int) -> list:
+        """Inputs of the bare network for TFLite parity: eval pairs, the
+        decoder fed the reference (teacher forcing)."""
+        metadata = read_model_metadata(model_dir)
+        feeds = []
+        for row in load_eval_pairs(examples, count):
+            inputs, _, _ = seq2seq_inputs(
+                tf.ragged.constant([row.source_ids], tf.int32),
+                tf.ragged.constant([row.target_ids], tf.int32),
+                metadata["sequence_length"],
+                metadata["eos_id"],
+            )
+            feeds.append(
+                {
+                    name: inputs[name].numpy()
+                    for name in (
+                        ENCODER_TOKEN_IDS_FEATURE,
+                        ENCODER_PADDING_MASK_FEATURE,
+                        DECODER_TOKEN_IDS_FEATURE,
+                    )
+                }
+            )
+        return feeds
