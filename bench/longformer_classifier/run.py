@@ -62,9 +62,10 @@ CONFIG = {
     "max_sequence_length": 4096,
 }
 # Standard deviation of the random weights (layer-norm scales 1 + noise):
-# larger than HF's 0.02 so that the logits differ from document to
-# document and top-1 agreement tells something.
-WEIGHT_STDDEV = 0.05
+# larger than HF's 0.02 so that the predicted label differs from document
+# to document (at 0.05 every document got the same label at 1024 tokens)
+# and top-1 agreement tells something.
+WEIGHT_STDDEV = 0.2
 START, PAD, END, BYTE_OFFSET = 0, 1, 2, 3
 
 logger = logging.getLogger("bench.longformer_classifier")
@@ -128,10 +129,10 @@ def load_documents(work_dir: str, count: int) -> tuple[list[str], list[str]]:
     return [r["text"] for r in records], [r["label"] for r in records]
 
 
-def build_hf_checkpoint(out_dir: str, num_labels: int) -> str:
+def build_hf_checkpoint(out_dir: str, num_labels: int, stddev: float) -> str:
     """A random HF sequence-classification checkpoint (separate process)."""
     script = _HF_SCRIPT.format(
-        config=CONFIG, pad=PAD, num_labels=num_labels, stddev=WEIGHT_STDDEV
+        config=CONFIG, pad=PAD, num_labels=num_labels, stddev=stddev
     )
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     subprocess.run([sys.executable, "-c", script, out_dir], check=True, env=env)
@@ -239,15 +240,16 @@ def _worker(
 def compare(logits: dict, labels: np.ndarray, reference: str) -> dict:
     """Agreement with `reference` and accuracy of every arm.
 
-    Args:
-        logits: arm -> `(documents, classes)` logits.
-        labels: `(documents,)` label indices.
-        reference: the arm the others are compared with.
+        Args:
+            logits: arm -> `(documents, classes)` logits.
+            labels: `(documents,)` label indices.
+            reference: the arm the others are compared with.
 
-    Returns:
-        arm -> `{"accuracy", "max_abs_logit_diff", "top1_agreement",
-        "distinct_predictions"}` (the diff and agreement against
-        `reference`).
+        Returns:
+            arm -> `{"accuracy", "max_abs_logit_diff", "top1_agreement",
+            "distinct_predictions", "max_abs_logit"}` (the diff and agreement
+            against
+    `reference`).
     """
     ref = np.asarray(logits[reference])
     rows = {}
@@ -259,6 +261,7 @@ def compare(logits: dict, labels: np.ndarray, reference: str) -> dict:
             "max_abs_logit_diff": float(np.abs(values - ref).max()),
             "top1_agreement": float((predicted == ref.argmax(-1)).mean()),
             "distinct_predictions": int(len(set(predicted.tolist()))),
+            "max_abs_logit": float(np.abs(values).max()),
         }
     return rows
 
@@ -363,13 +366,15 @@ def markdown(results: dict) -> str:
         "layers keep the run short on a shared 2-core machine.",
         "",
         "Weights: random (normal, standard deviation "
-        f"{WEIGHT_STDDEV}), drawn once in a Hugging Face "
+        f"{results['weight_stddev']}), drawn once in a Hugging Face "
         "`TFLongformerForSequenceClassification` and converted to "
         "textmill's `LongformerClassifier`: both arms hold the same "
         "weights. The weights are not trained, so accuracy is near chance "
         "and identical on both arms by construction when the top-1 labels "
         "agree; it is reported to show that they do, not as a model "
-        "quality figure.",
+        "quality figure. The standard deviation is larger than HF's "
+        "0.02 so that the predicted label varies between documents (at "
+        "0.05 every document got the same label).",
         "",
         f"Documents: the first {results['documents']} records of the "
         "labelled corpus (`textmill corpus --labels`: standard-library "
@@ -393,7 +398,10 @@ def markdown(results: dict) -> str:
             results["machine_after"],
         ),
         f"Timed work: one batch of {results['batch_size']} documents at "
-        "the length; fresh worker processes for each length.",
+        "the length; fresh worker processes for each length. Lengths "
+        "finished: "
+        + ", ".join(map(str, results["lengths"]))
+        + " (of those asked for in the command above).",
         "",
         "## Examples per second: median (min-max) of the repeats",
         "",
@@ -437,14 +445,15 @@ def markdown(results: dict) -> str:
         "",
         "Against `hf_tf`'s logits, all documents.",
         "",
-        "| tokens | arm | max abs logit diff | top-1 agreement "
-        "| accuracy | distinct predicted labels |",
-        "|---|---|---|---|---|---|",
+        "| tokens | arm | max abs logit diff | max abs logit "
+        "| top-1 agreement | accuracy | distinct predicted labels |",
+        "|---|---|---|---|---|---|---|",
     ]
     for length in results["lengths"]:
         for name, check in results["by_length"][str(length)]["checks"].items():
             lines.append(
                 f"| {length} | {name} | {check['max_abs_logit_diff']:.2e} "
+                f"| {check['max_abs_logit']:.2f} "
                 f"| {check['top1_agreement']:.3f} | {check['accuracy']:.3f} "
                 f"| {check['distinct_predictions']} |"
             )
@@ -472,6 +481,7 @@ def main() -> None:
         default=list(DEFAULT_IMPLEMENTATIONS),
     )
     parser.add_argument("--config", help="JSON overriding CONFIG keys")
+    parser.add_argument("--weight-stddev", type=float, default=WEIGHT_STDDEV)
     parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
     if args.config:
@@ -481,14 +491,31 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     before = harness.machine_state()
-    by_length = {}
     with tempfile.TemporaryDirectory() as work_dir:
         texts, labels = load_documents(work_dir, args.documents)
         names = sorted(set(labels))
         label_ids = np.array([names.index(label) for label in labels])
-        hf_dir = build_hf_checkpoint(os.path.join(work_dir, "hf"), len(names))
+        hf_dir = build_hf_checkpoint(
+            os.path.join(work_dir, "hf"), len(names), args.weight_stddev
+        )
+        counts = np.bincount(label_ids)
+        results = {
+            "argv": sys.argv[1:],
+            "config": CONFIG,
+            "weight_stddev": args.weight_stddev,
+            "implementations": args.implementations,
+            "lengths": [],
+            "repeats": args.repeats,
+            "batch_size": args.batch_size,
+            "documents": len(texts),
+            "num_labels": len(names),
+            "labels": names,
+            "majority_accuracy": float(counts.max() / counts.sum()),
+            "machine_before": before,
+            "by_length": {},
+        }
         for length in args.lengths:
-            by_length[str(length)] = run_length(
+            results["by_length"][str(length)] = run_length(
                 length,
                 args.implementations,
                 texts,
@@ -498,25 +525,12 @@ def main() -> None:
                 work_dir,
                 args,
             )
-    counts = np.bincount(label_ids)
-    results = {
-        "argv": sys.argv[1:],
-        "config": CONFIG,
-        "weight_stddev": WEIGHT_STDDEV,
-        "implementations": args.implementations,
-        "lengths": args.lengths,
-        "repeats": args.repeats,
-        "batch_size": args.batch_size,
-        "documents": len(texts),
-        "num_labels": len(names),
-        "labels": names,
-        "majority_accuracy": float(counts.max() / counts.sum()),
-        "machine_before": before,
-        "machine_after": harness.machine_state(),
-        "by_length": by_length,
-    }
-    text = markdown(results)
-    harness.write_results(args.out_dir, results, text)
+            # Written after every length, so a cut-short run keeps the
+            # lengths it finished.
+            results["lengths"].append(length)
+            results["machine_after"] = harness.machine_state()
+            text = markdown(results)
+            harness.write_results(args.out_dir, results, text)
     print(text)
 
 
