@@ -381,7 +381,15 @@ def markdown(results: dict) -> str:
         "docstrings labelled by package), token ids = UTF-8 bytes + 3 "
         "with `<s>` first and `</s>` last, padded (padding masked out) "
         "or truncated to the length. `<s>` is the one global token on "
-        "every arm.",
+        "every arm. Tokens per document (mean, max) at each length: "
+        + "; ".join(
+            f"{length}: {row['tokens_in_documents']['mean']:.0f}, "
+            f"{row['tokens_in_documents']['max']}"
+            for length, row in results["by_length"].items()
+        )
+        + ". Docstrings are short, so much of each row is padding: "
+        "both arms still run the full padded length (the work timed), "
+        "and padding does not change a document's logits.",
         "",
         "Arms: `textmill` (`LongformerClassifier` in a `tf.function`), "
         "`hf_tf` (`TFLongformerForSequenceClassification`, Keras 2, in a "
