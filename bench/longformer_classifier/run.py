@@ -396,8 +396,8 @@ def markdown(results: dict) -> str:
         "`tf.function`). HF's strongest setting that runs here: with "
         "`jit_compile=True` (arm `hf_tf_xla`) its forward fails "
         "(`tf2xla conversion failed` in the self-attention's `cond`, "
-        "transformers 4.57), and eager is the slower of the two that "
-        "run. No PyTorch here (not installed).",
+        "transformers 4.57); eager was not timed. No PyTorch here (not "
+        "installed).",
         "",
         *harness.method_lines(
             results["repeats"],
