@@ -74,6 +74,24 @@ def parsed_batches(
     )
 
 
+def eval_rows(examples, spec: dict, count: int = 0) -> list[dict]:
+    """The first `count` (0 = all) eval examples parsed with `spec`, as
+    dicts of numpy values, in the eval units' order.
+
+    Raises:
+        ValueError: the eval split holds no example.
+    """
+    rows = list(
+        parsed_batches(eval_records(examples), spec)
+        .unbatch()
+        .take(count or -1)
+        .as_numpy_iterator()
+    )
+    if not rows:
+        raise ValueError(f"The eval split of {examples.uri} has no examples.")
+    return rows
+
+
 def eval_documents(examples) -> tf.data.Dataset:
     """Batches of the eval split's token ids, RaggedTensors [batch, None]
     (int32), in the eval units' order."""

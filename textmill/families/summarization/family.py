@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from rouge_score import rouge_scorer
 
-from textmill.components.eval_windows import eval_records, parsed_batches
+from textmill.components.eval_windows import eval_rows
 from textmill.components.model_validator.baselines import (
     token_counts,
     unigram_log_probs,
@@ -81,21 +81,15 @@ def load_eval_examples(examples, count: int) -> list[EvalExample]:
         DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
         REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
     }
-    rows = [
+    return [
         EvalExample(
             input_ids=features[INPUT_IDS_FEATURE].astype(np.int32),
             loss_mask=features[LOSS_MASK_FEATURE].astype(np.int32),
             document=features[DOCUMENT_FEATURE].decode(),
             reference=features[REFERENCE_FEATURE].decode(),
         )
-        for features in parsed_batches(eval_records(examples), spec)
-        .unbatch()
-        .take(count or -1)
-        .as_numpy_iterator()
+        for features in eval_rows(examples, spec, count)
     ]
-    if not rows:
-        raise ValueError(f"The eval split of {examples.uri} has no examples.")
-    return rows
 
 
 def rouge_scores(

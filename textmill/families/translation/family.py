@@ -23,7 +23,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from textmill.components.eval_windows import eval_records, parsed_batches
+from textmill.components.eval_windows import eval_rows
 from textmill.components.model_validator.gate import (
     SAMPLES_KEY,
     metric_value,
@@ -116,21 +116,15 @@ def load_eval_pairs(examples, count: int) -> list[EvalPair]:
         DOCUMENT_FEATURE: tf.io.FixedLenFeature([], tf.string),
         REFERENCE_FEATURE: tf.io.FixedLenFeature([], tf.string),
     }
-    rows = [
+    return [
         EvalPair(
             source_ids=features[SOURCE_IDS_FEATURE].astype(np.int32),
             target_ids=features[TARGET_IDS_FEATURE].astype(np.int32),
             source=features[DOCUMENT_FEATURE].decode(),
             reference=features[REFERENCE_FEATURE].decode(),
         )
-        for features in parsed_batches(eval_records(examples), spec)
-        .unbatch()
-        .take(count or -1)
-        .as_numpy_iterator()
+        for features in eval_rows(examples, spec, count)
     ]
-    if not rows:
-        raise ValueError(f"The eval split of {examples.uri} has no examples.")
-    return rows
 
 
 def translate(model, sources: list[str], max_new_tokens: int) -> list[str]:
