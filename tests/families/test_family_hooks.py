@@ -145,8 +145,10 @@ def test_evaluate_and_baseline_score_the_same_units(trained):
         # log of the validator's perplexity.
         with open(os.path.join(directory, "model_run", HISTORY_FILE)) as f:
             val_loss = float(list(csv.DictReader(f))[-1]["val_loss"])
-        # Within 2 %, the gate's promise: one CI run of summarization's
-        # two-step model measured a 0.33 % gap that no rerun reproduced.
+        # Within the gate's 2 %: Keras averages the eval batches' losses
+        # by rows, not by weighted tokens, so where rows weigh unequally
+        # (summaries of different lengths, 3 units in batches of 2) the
+        # two differ a little (0.33 % measured once).
         assert val_loss == pytest.approx(
             np.log(candidate["perplexity"]), rel=0.02
         )
