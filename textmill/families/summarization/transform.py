@@ -108,20 +108,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     document_ids = ids[:batch_size]
     separator_ids = ids[batch_size : 2 * batch_size]
     summary_ids = ids[2 * batch_size :]
-    end_id = tokenizer.token_to_id(END_OF_TEXT)
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(
-                end_id,
-                message=f"The vocabulary has no {END_OF_TEXT} token; learn "
-                "it with the default special tokens or import a vocabulary "
-                "that has it.",
-            )
-        ]
-    ):
-        # [batch] -> [batch, 1]
-        end_ids = tf.expand_dims(tf.fill([batch_size], end_id), 1)
-    end_ids = tf.RaggedTensor.from_tensor(end_ids)
+    end_ids = end_of_text_ids(tokenizer, batch_size)
     sequence_length = custom_config.get("sequence_length")
     if sequence_length:
         # Tokens left for document and summary.
@@ -143,6 +130,29 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
         DOCUMENT_FEATURE: documents,
         REFERENCE_FEATURE: references,
     }
+
+
+def end_of_text_ids(tokenizer: ByteBPETokenizer, batch_size) -> tf.RaggedTensor:
+    """[batch, 1]: the end-of-text id once per row, to close each target.
+
+    Raises:
+        InvalidArgumentError (when run): the vocabulary has no end-of-text
+            token.
+    """
+    end_id = tokenizer.token_to_id(END_OF_TEXT)
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_non_negative(
+                end_id,
+                message=f"The vocabulary has no {END_OF_TEXT} token; learn "
+                "it with the default special tokens or import a vocabulary "
+                "that has it.",
+            )
+        ]
+    ):
+        # [batch] -> [batch, 1]
+        ids = tf.expand_dims(tf.fill([batch_size], end_id), 1)
+    return tf.RaggedTensor.from_tensor(ids)
 
 
 def first_tokens(ids: tf.RaggedTensor, counts: tf.Tensor) -> tf.RaggedTensor:

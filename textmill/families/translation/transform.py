@@ -18,7 +18,10 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from textmill.families.summarization.transform import END_OF_TEXT, first_tokens
+from textmill.families.summarization.transform import (
+    end_of_text_ids,
+    first_tokens,
+)
 from textmill.features import (
     DOCUMENT_FEATURE,
     REFERENCE_FEATURE,
@@ -70,19 +73,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     batch_size = tf.shape(sources, out_type=tf.int64)[0]
     ids = tokenizer.tokenize(tf.concat([sources, targets], axis=0))
     source_ids, target_ids = ids[:batch_size], ids[batch_size:]
-    end_id = tokenizer.token_to_id(END_OF_TEXT)
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(
-                end_id,
-                message=f"The vocabulary has no {END_OF_TEXT} token; learn "
-                "it with the default special tokens or import a vocabulary "
-                "that has it.",
-            )
-        ]
-    ):
-        # [batch] -> [batch, 1]
-        end_ids = tf.expand_dims(tf.fill([batch_size], end_id), 1)
+    end_ids = end_of_text_ids(tokenizer, batch_size)
     length = int(custom_config["sequence_length"])
     source_ids = first_tokens(
         source_ids, tf.fill([batch_size], tf.constant(length, tf.int64))
@@ -93,7 +84,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
                 target_ids,
                 tf.fill([batch_size], tf.constant(length - 1, tf.int64)),
             ),
-            tf.RaggedTensor.from_tensor(end_ids),
+            end_ids,
         ],
         axis=1,
     )
