@@ -24,8 +24,6 @@ import argparse
 import json
 import os
 import platform
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,6 +32,7 @@ import time
 import numpy as np
 
 from textmill.serving.client import ServingClient
+from textmill.serving.serve_process import start_serve
 from textmill.serving.serving_error import ServingError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,38 +99,6 @@ def _save_tiny_causal_lm(serving_dir: str) -> None:
         vocabulary_size=files.vocab_size(),
     ).add_endpoints(archive)
     archive.write_out(os.path.join(serving_dir, TINY_MODEL, "1"), verbose=False)
-
-
-def _start_server(serving_dir: str, timeout: float):
-    """`textmill serve` on a free port -> (process, URL)."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "textmill.pipelines.cli",
-            "serve",
-            "--model-dir",
-            serving_dir,
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines = []
-    reader = threading.Thread(
-        target=lambda: lines.append(process.stdout.readline()), daemon=True
-    )
-    reader.start()
-    reader.join(timeout)
-    match = re.search(r"http://\S+", lines[0]) if lines else None
-    if match is None:
-        process.kill()
-        raise RuntimeError(
-            f"textmill serve did not print its URL within {timeout}s: {lines}"
-        )
-    return process, match.group(0)
 
 
 def _load(call, threads: int, requests: int) -> dict:
@@ -245,7 +212,7 @@ def main() -> int:
         if serving_dir is None:
             serving_dir, model = tmp, TINY_MODEL
             _save_tiny_causal_lm(serving_dir)
-        process, url = _start_server(serving_dir, args.startup_timeout)
+        process, url = start_serve(serving_dir, args.startup_timeout)
         try:
             client = ServingClient(url, model, timeout=args.startup_timeout)
             prompts = [PROMPT] * args.batch

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 import tensorflow as tf
@@ -15,6 +14,7 @@ import tensorflow_text  # noqa: F401
 
 from textmill.corpus.translations import write_translation_corpus
 from textmill.pipelines.local import run_local
+from textmill.serving.serve_process import start_serve
 from textmill.serving.signatures import (
     TRANSLATE,
     TRANSLATE_BEAM,
@@ -67,33 +67,6 @@ def _pairs() -> list[tuple[str, str]]:
         )
         for verb, obj, place in itertools.product(VERBS, OBJECTS, PLACES)
     ]
-
-
-def _serve(serving_dir: str):
-    """`textmill serve` on a free port: the process and its URL."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "textmill.pipelines.cli",
-            "serve",
-            "--model-dir",
-            serving_dir,
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines = []
-    reader = threading.Thread(
-        target=lambda: lines.append(process.stdout.readline()), daemon=True
-    )
-    reader.start()
-    reader.join(120)
-    assert lines and "http://127.0.0.1:" in lines[0], lines
-    return process, lines[0].split(" at ")[-1].strip()
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +174,8 @@ def test_textmill_serve_translates_through_generate(runs):
         .numpy()[0]
         .decode()
     )
-    process, url = _serve(str(tmp_path / "serving"))
+    process, url = start_serve(str(tmp_path / "serving"), 120)
+    assert url.startswith("http://127.0.0.1:"), url
     try:
         done = subprocess.run(
             [

@@ -9,9 +9,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +21,7 @@ from textmill.serving.client import ServingClient
 from textmill.serving.model_repository import ModelRepository
 from textmill.serving.model_server import ModelServer
 from textmill.serving.rest_codec import encode_tensor
+from textmill.serving.serve_process import start_serve
 from textmill.serving.serving_error import ServingError
 
 MAX_REQUEST_BYTES = 4096
@@ -358,30 +356,9 @@ def test_version_copied_file_by_file_loads_once_complete(
 
 
 def test_serve_command(serving_dir):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "textmill.pipelines.cli",
-            "serve",
-            "--model-dir",
-            str(serving_dir),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines = []
-    reader = threading.Thread(
-        target=lambda: lines.append(process.stdout.readline()), daemon=True
-    )
+    process, url = start_serve(str(serving_dir), WAIT_SECONDS * 2)
     try:
-        reader.start()
-        reader.join(WAIT_SECONDS * 2)
-        assert lines and "http://127.0.0.1:" in lines[0], lines
-        url = lines[0].split(" at ")[-1].strip()
+        assert url.startswith("http://127.0.0.1:"), url
         client = ServingClient(url, "lm")
         assert client.generate(["ok"], max_new_tokens=1) == ["ok!"]
         process.send_signal(signal.SIGTERM)
