@@ -152,8 +152,8 @@ def textmill_classifier(hf_dir: str, preset_dir: str, num_labels: int):
     """
     from textmill.trainer.convert.hf_checkpoint import read_hf_weights
     from textmill.trainer.convert.longformer import (
-        _load_dense,
         convert_longformer,
+        load_classifier_head,
     )
     from textmill.trainer.models.longformer import (
         LongformerBackbone,
@@ -164,9 +164,7 @@ def textmill_classifier(hf_dir: str, preset_dir: str, num_labels: int):
         convert_longformer(hf_dir, preset_dir)
     )
     classifier = LongformerClassifier(backbone, num_labels, dropout=0.0)
-    weights = read_hf_weights(hf_dir)
-    _load_dense(classifier.pooled_dense, weights, "classifier.dense")
-    _load_dense(classifier.output_dense, weights, "classifier.out_proj")
+    load_classifier_head(classifier, read_hf_weights(hf_dir))
     return classifier
 
 

@@ -216,6 +216,22 @@ def _load_dense(dense, weights: dict, name: str) -> None:
     _assign(dense.bias, _take(weights, name + ".bias"), name + ".bias")
 
 
+def load_classifier_head(classifier, weights: dict) -> None:
+    """Loads HF's sequence-classification head (`classifier.dense`,
+    `classifier.out_proj`) into a `LongformerClassifier`.
+
+    Args:
+        classifier: a `LongformerClassifier` with as many labels as the
+            checkpoint's head.
+        weights: the checkpoint's weights (`read_hf_weights`).
+
+    Raises:
+        ValueError: a weight is missing or its shape differs.
+    """
+    _load_dense(classifier.pooled_dense, weights, "classifier.dense")
+    _load_dense(classifier.output_dense, weights, "classifier.out_proj")
+
+
 def _load_layer_norm(layer_norm, weights: dict, name: str) -> None:
     _assign(layer_norm.gamma, _take(weights, name + ".weight"), name)
     _assign(layer_norm.beta, _take(weights, name + ".bias"), name)
