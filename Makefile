@@ -27,7 +27,8 @@ CORPUS_FLAGS := --translations $(TRANSLATION_LANG)
 CORPUS_DIR := $(WORK_DIR)/corpus-$(TRANSLATION_LANG)
 RUN_FLAGS := --train-steps 3000
 endif
-PYTEST_ARGS ?=
+# The 30 slowest tests close the report: where the suite spends its time.
+PYTEST_ARGS ?= --durations=30
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
 # TF 2.16 cannot share one with); textmill finds it through this variable.
 LITERT_VENV ?= .venv-litert
