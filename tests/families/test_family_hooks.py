@@ -112,10 +112,10 @@ def test_template_trains_exports_and_describes_the_model(trained):
     # The model's vocabulary is the one Transform learned, at most the
     # size transform_config asked for.
     assert 0 < metadata["vocabulary_size"] <= VOCAB_SIZE
-    # One epoch of two steps, its loss and val_loss logged.
+    # One epoch of two steps, its loss and eval curve logged.
     with open(os.path.join(directory, "model_run", HISTORY_FILE)) as f:
         history = f.read().splitlines()
-    assert len(history) == 2 and "val_loss" in history[0]
+    assert len(history) == 2 and VAL_NLL in history[0].split(",")
     # The bare network, at the length the metadata records.
     network = SavedModelLogits(os.path.join(model_uri, "Format-Network"))
     assert network.sequence_length == metadata["sequence_length"]
