@@ -220,7 +220,7 @@ class ValidationConfig:
             paired bootstrap is worse than that.
         max_eval_windows: eval units scored: packed windows (causal and
             masked LM), pairs (NSP) or examples (summarization); 0 = all.
-            The Trainer's val_loss is measured on the same units.
+            The Trainer's val_nll is measured on the same units.
         min_baseline_gain: the candidate must beat the family's trivial
             baseline (unigram, most frequent token, majority class) by this
             relative gain, and with confidence.

@@ -1,8 +1,11 @@
 """The small, quick pipeline configuration every end-to-end test starts
 from; each test overrides what it checks."""
 
+import math
 import os
 import shutil
+
+import pytest
 
 from textmill.config import PipelineConfig, with_overrides
 from textmill.pipelines.local import SUMMARY_FILE, run_local
@@ -86,3 +89,13 @@ def assert_refused_by_baseline(summary: dict, baseline: str):
     assert f"does not beat the baseline ({baseline}" in reason, reason
     assert not summary["pushed"]
     assert summary["serving_dir_after"] == []
+
+
+def assert_curve_ends_at_the_gate(summary: dict):
+    """The Trainer's last val_nll (the eval curve's last point) is the log
+    of the validator's perplexity: the same model on the same eval units,
+    NLL summed over them and divided once, to float32 precision."""
+    perplexity = summary["validation"]["candidate"]["perplexity"]
+    assert summary["training"]["final_val_nll"] == pytest.approx(
+        math.log(perplexity), rel=1e-5
+    )

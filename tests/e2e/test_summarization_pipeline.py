@@ -15,6 +15,7 @@ from textmill.pipelines.local import run_local
 from textmill.serving.signatures import SUMMARIZE
 
 from .smoke_config import (
+    assert_curve_ends_at_the_gate,
     assert_refused_by_baseline,
     run_one_step,
     smoke_config,
@@ -58,6 +59,13 @@ def runs(tmp_path_factory):
 def test_one_step_summarizer_is_refused_against_the_baseline(runs):
     tmp_path, one_step, _ = runs
     assert_refused_by_baseline(one_step, "Lead-1 / unigram")
+
+
+def test_last_val_nll_is_the_validators_log_perplexity(runs):
+    """The Trainer's val_nll scores the validator's eval examples, their
+    summary tokens only: its last point is the log of the gate's summary
+    perplexity."""
+    assert_curve_ends_at_the_gate(runs[2])
 
 
 def test_summarization_run_pushes_a_summarizer(runs):

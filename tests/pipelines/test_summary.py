@@ -98,12 +98,12 @@ def test_gate_settings_are_checked(field, value):
 
 def test_training_and_generation_parity_are_in_the_summary(tmp_path):
     (tmp_path / "history.csv").write_text(
-        "epoch,loss,val_loss\n0,6.1,5.9\n1,5.2,5.05\n"
+        "epoch,loss,val_loss,val_nll\n0,6.1,5.9,5.8\n1,5.2,5.05,5.04\n"
     )
     training = training_summary(str(tmp_path))
     assert training["epochs"] == 2
     assert training["final_loss"] == 5.2
-    assert training["final_val_loss"] == 5.05
+    assert training["final_val_nll"] == 5.04
     assert training["loss_plot"] == str(tmp_path / "loss_curves.png")
     summary = _summary([32 * 4.0, 32 * 3.9, 32 * 4.2], pushed=True)
     summary["training"] = training
@@ -127,7 +127,7 @@ def test_training_and_generation_parity_are_in_the_summary(tmp_path):
         "tflite generation int8: 10 bytes, greedy tokens identical for 2 "
         "of 4 prompts (token agreement 0.75)" in text
     )
-    assert "training: 2 epochs, final loss 5.2000, val_loss 5.0500" in text
+    assert "training: 2 epochs, final loss 5.2000, val_nll 5.0400" in text
 
 
 def test_a_distilled_student_is_shown_beside_its_teacher(tmp_path):
@@ -146,7 +146,9 @@ def test_a_distilled_student_is_shown_beside_its_teacher(tmp_path):
     # interval lies above 1.
     assert 1 < interval["low"] <= ratio <= interval["high"]
 
-    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,6.1,5.9\n")
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_loss,val_nll\n0,6.1,5.9,5.8\n"
+    )
 
     class Train:
         train_steps, batch_size, sequence_length = 10, 4, 32
@@ -164,4 +166,4 @@ def test_a_distilled_student_is_shown_beside_its_teacher(tmp_path):
         f"teacher: perplexity {teacher['perplexity']:.4g} on the same "
         f"windows; student/teacher {ratio:.3f} (95% interval [" in text
     )
-    assert "val_loss 5.9000, 640 tokens/s; curves in" in text
+    assert "val_nll 5.8000, 640 tokens/s; curves in" in text

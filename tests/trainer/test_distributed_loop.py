@@ -83,6 +83,10 @@ def test_first_step_matches_model_fit(tmp_path, weighted):
 
     assert logs[0]["loss"] == pytest.approx(fitted["loss"][0], abs=1e-5)
     assert logs[0]["val_loss"] == pytest.approx(fitted["val_loss"][0], abs=1e-5)
+    # The compiled metrics over the whole eval pass, as model.fit logs them.
+    assert logs[0]["val_mean_absolute_error"] == pytest.approx(
+        fitted["val_mean_absolute_error"][0], abs=1e-5
+    )
     for ours, theirs in zip(
         model.get_weights(), reference.get_weights(), strict=True
     ):
@@ -99,6 +103,9 @@ def test_loss_decreases_and_history_is_written(tmp_path):
         rows = list(csv.DictReader(f))
     assert [row["epoch"] for row in rows] == ["0", "1", "2", "3"]
     assert float(rows[-1]["loss"]) == pytest.approx(logs[-1]["loss"])
+    assert float(rows[-1]["val_mean_absolute_error"]) == pytest.approx(
+        logs[-1]["val_mean_absolute_error"]
+    )
     for split in ("train", "validation"):
         assert tf.io.gfile.glob(str(tmp_path / "logs" / split / "events.*"))
 

@@ -82,6 +82,7 @@ def build_model():
     across replicas shows."""
     import keras
 
+    from textmill.trainer.mean_nll import MeanNLL
     from textmill.trainer.models.gpt2.gpt2_causal_lm import (
         build_gpt2_causal_lm,
     )
@@ -90,7 +91,7 @@ def build_model():
     model.compile(
         optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=["sparse_categorical_accuracy"],
+        weighted_metrics=[MeanNLL(), "sparse_categorical_accuracy"],
     )
     return model
 
@@ -322,6 +323,15 @@ def test_two_workers_fit_resumable_kill_and_resume(tmp_path):
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert all(float(row["loss"]) > 0 for row in rows)
     assert all(float(row["val_loss"]) > 0 for row in rows)
+    # val_nll sums every weighted label of the eval set over both workers'
+    # replicas (their shares carry unequal weights): it is the final
+    # model's as one process evaluates it.
+    model = build_model()
+    model.set_weights(final)
+    evaluated = model.evaluate(datasets()[1], return_dict=True, verbose=0)
+    assert float(rows[-1]["val_nll"]) == pytest.approx(
+        evaluated["nll"], rel=1e-5
+    )
     assert (model_run / "loss_curves.png").stat().st_size > 0
     assert list((model_run / "train").glob("events.*"))
     # The non-chief worker's throwaway checkpoints are gone.

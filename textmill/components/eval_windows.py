@@ -3,7 +3,7 @@ Trainer (validator, baselines, TFLite parity): records, parsed features,
 eval documents and the causal LM's packed eval windows.
 
 Every family's eval units start from `eval_records`, which reads the eval
-split in `ordered_records`' order, the order the Trainer's val_loss reads
+split in `ordered_records`' order, the order the Trainer's val_nll reads
 it in too, so both score the same units, and two runs on the same data
 score the same units however Transform sharded the split. Baselines count
 the train split with `split_records`, in file order."""

@@ -191,7 +191,7 @@ def create_pipeline(
             "family": config.family,
             "train": dataclasses.asdict(config.train),
             "checkpoint_root": config.checkpoint_root,
-            # val_loss on the units ModelValidator scores.
+            # val_nll on the units ModelValidator scores.
             "eval_units": config.validation.max_eval_windows,
             # Cached Trainer runs are reused only by the same textmill.
             "textmill_version": textmill.__version__,

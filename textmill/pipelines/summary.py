@@ -19,6 +19,7 @@ from textmill.components.text_example_gen import REPORT_FILENAME
 from textmill.serving.litert_lm.bundle import LITERTLM_SUFFIX
 from textmill.serving.litert_lm.report import litert_lm_lines
 from textmill.serving.model_formats import preset_model_path
+from textmill.trainer.mean_nll import VAL_NLL
 from textmill.trainer.throughput import read_throughput
 
 _OUTPUT_EVENTS = (
@@ -211,9 +212,8 @@ def training_summary(model_run_dir: str) -> dict:
     return {
         "epochs": int(float(last["epoch"])) + 1 if "epoch" in last else 0,
         "final_loss": float(last["loss"]) if "loss" in last else None,
-        "final_val_loss": (
-            float(last["val_loss"]) if "val_loss" in last else None
-        ),
+        # The eval curve's last point: the log of the gate's perplexity.
+        "final_val_nll": float(last[VAL_NLL]) if VAL_NLL in last else None,
         "history_csv": history_path,
         "loss_plot": os.path.join(model_run_dir, "loss_curves.png"),
         "tensorboard_logdir": model_run_dir,
@@ -295,11 +295,11 @@ def format_summary(summary: dict) -> str:
         )
     lines += litert_lm_lines((summary.get("tflite") or {}).get("litert_lm"))
     training = summary.get("training")
-    if training and training.get("final_val_loss") is not None:
+    if training and training.get("final_val_nll") is not None:
         lines.append(
             f"  training: {training['epochs']} epochs, final loss "
-            f"{training['final_loss']:.4f}, val_loss "
-            f"{training['final_val_loss']:.4f}"
+            f"{training['final_loss']:.4f}, val_nll "
+            f"{training['final_val_nll']:.4f}"
             + (
                 f", {training['train_tokens_per_second']:.0f} tokens/s"
                 if training.get("train_tokens_per_second")

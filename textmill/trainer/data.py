@@ -88,7 +88,7 @@ def ordered_records(file_patterns: Sequence[str]) -> tf.data.Dataset:
     Transform writes a split as any number of shards, and which record
     lands in which shard (and in what order) may change from one run to
     the next. Sorting the records by the SHA-256 of their bytes makes "the
-    first N eval windows, pairs or examples", which the Trainer's val_loss
+    first N eval windows, pairs or examples", which the Trainer's val_nll
     and ModelValidator score, the same set for the same data however it
     was sharded, so the metrics of separate runs are comparable.
 
@@ -210,7 +210,7 @@ def _batched(
 ) -> tf.data.Dataset:
     """Batches of rows: full and shuffled when training (`repeat`); in
     order, the last one partial, when evaluating, so every eval row the
-    validator scores is in val_loss too."""
+    validator scores is in val_nll too."""
     if repeat:
         rows = rows.shuffle(1024, seed=seed)
     return rows.batch(batch_size, drop_remainder=repeat).prefetch(

@@ -167,7 +167,7 @@ class DistillationModel(keras.Model):
     """A student causal LM that trains on a frozen teacher's outputs.
 
     Called, it is the student (logits), so evaluation, the compiled loss
-    and metrics see the student alone: `val_loss` stays the student's LM
+    and metrics see the student alone: `val_loss` and `val_nll` are its LM
     loss. `train_step` runs the teacher in inference mode outside the
     gradient tape and minimises the weighted sum of the three terms (see
     the module docstring); it logs each term (`kl_loss`, `lm_loss`,

@@ -44,7 +44,6 @@ import keras
 import tensorflow as tf
 
 CHECKPOINT_SUBDIR = "loop"
-LOG_KEYS = ("loss", "val_loss")
 
 StepFn = Callable[[object], tuple[tf.Tensor, tf.Tensor]]
 
@@ -156,12 +155,14 @@ def _scaled(gradient, factor: tf.Tensor):
 
 
 def _replica_eval_step(model: keras.Model, data) -> tuple[tf.Tensor, ...]:
-    """One replica's validation loss, as Keras's `test_step`."""
+    """One replica's validation loss, as Keras's `test_step`; it updates
+    the compiled metrics too (their variables sum over replicas)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     y_pred = model(x, training=False)
     loss = model.compute_loss(
         x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
     )
+    model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     return _loss_sum(loss, x)
 
 
@@ -216,9 +217,18 @@ def train_epoch(step: StepFn, batches, steps: int) -> float:
     return _mean(totals)
 
 
-def evaluate(step: StepFn, dataset: tf.distribute.DistributedDataset) -> float:
-    """The mean loss over one pass of a finite distributed dataset."""
-    return _mean([step(batch) for batch in dataset])
+def evaluate(
+    model: keras.Model, step: StepFn, dataset: tf.distribute.DistributedDataset
+) -> dict[str, float]:
+    """The eval logs of one pass of a finite distributed dataset, as
+    `model.fit` names them: `val_loss`, the batch-size-weighted mean loss,
+    and `val_<metric>` for each compiled metric over the whole pass."""
+    model.reset_metrics()
+    logs = {"val_loss": _mean([step(batch) for batch in dataset])}
+    for name, value in model.get_metrics_result().items():
+        if name != "loss":
+            logs[f"val_{name}"] = float(value)
+    return logs
 
 
 class EpochCheckpoint:
@@ -286,7 +296,9 @@ def append_history(path: str, epoch: int, logs: dict[str, float]) -> None:
     Args:
         path: the history CSV.
         epoch: the 0-based epoch index.
-        logs: values of LOG_KEYS.
+        logs: the epoch's `loss`, `val_loss` and `val_<metric>` values,
+            the same keys every epoch (columns in sorted order, as
+            CSVLogger's).
     """
     text = ""
     if tf.io.gfile.exists(path):
@@ -295,8 +307,8 @@ def append_history(path: str, epoch: int, logs: dict[str, float]) -> None:
     row = io.StringIO()
     writer = csv.writer(row, lineterminator="\n")
     if not text:
-        writer.writerow(["epoch", *LOG_KEYS])
-    writer.writerow([epoch, *(logs[key] for key in LOG_KEYS)])
+        writer.writerow(["epoch", *sorted(logs)])
+    writer.writerow([epoch, *(logs[key] for key in sorted(logs))])
     partial = path + ".partial"
     with tf.io.gfile.GFile(partial, "w") as f:
         f.write(text + row.getvalue())
@@ -305,8 +317,8 @@ def append_history(path: str, epoch: int, logs: dict[str, float]) -> None:
 
 class SummaryLogger:
     """Epoch scalars under the names Keras's TensorBoard callback uses:
-    `epoch_loss` and `epoch_learning_rate` in `train/`, `epoch_loss` in
-    `validation/`."""
+    `epoch_loss` and `epoch_learning_rate` in `train/`, `epoch_loss` and
+    `epoch_<metric>` in `validation/`."""
 
     def __init__(self, log_dir: str):
         self._train = tf.summary.create_file_writer(f"{log_dir}/train")
@@ -319,7 +331,9 @@ class SummaryLogger:
             tf.summary.scalar("epoch_loss", logs["loss"], step=epoch)
             tf.summary.scalar("epoch_learning_rate", lr, step=epoch)
         with self._validation.as_default():
-            tf.summary.scalar("epoch_loss", logs["val_loss"], step=epoch)
+            for key, value in logs.items():
+                if key.startswith("val_"):
+                    tf.summary.scalar(f"epoch_{key[4:]}", value, step=epoch)
         self._train.flush()
         self._validation.flush()
 
@@ -361,12 +375,14 @@ def fit_distributed(
         epochs: epochs in all, those of earlier runs included.
         steps_per_epoch: optimizer steps per epoch.
         checkpoint_dir: where the chief keeps the checkpoint.
-        history_path: the chief's CSV of `epoch,loss,val_loss` rows.
+        history_path: the chief's CSV of `epoch`, `loss`, `val_loss` and
+            `val_<metric>` rows.
         log_dir: the chief's TensorBoard directory.
         chief: whether this process writes checkpoints and logs.
 
     Returns:
-        The logs (`loss`, `val_loss`) of the epochs this call trained.
+        The logs (`loss`, `val_loss`, `val_<metric>`) of the epochs this
+        call trained.
     """
     _build_optimizer(model, strategy)
     checkpoint = EpochCheckpoint(model, checkpoint_dir, chief)
@@ -383,7 +399,7 @@ def fit_distributed(
     try:
         for epoch in range(first_epoch, epochs):
             logs = {"loss": train_epoch(train_step, batches, steps_per_epoch)}
-            logs["val_loss"] = evaluate(eval_step, eval_batches)
+            logs.update(evaluate(model, eval_step, eval_batches))
             logging.info("Epoch %d/%d: %s", epoch + 1, epochs, logs)
             if chief:
                 # Before the checkpoint: a kill in between repeats the epoch,

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from textmill.trainer.mean_nll import VAL_NLL  # noqa: E402
+
 
 def read_history(history_csv: str) -> dict[str, list[float]]:
     """Columns of a Keras CSVLogger file; a resumed run's rows repeat an
@@ -33,7 +35,8 @@ def read_history(history_csv: str) -> dict[str, list[float]]:
 def plot_history(
     history_csv: str, png_path: str, steps_per_epoch: int = 1
 ) -> None:
-    """Plots `loss` and `val_loss` against optimizer steps from a
+    """Plots the training `loss` and the eval `val_nll` (`MeanNLL`, the
+    log of the validator's perplexity) against optimizer steps from a
     CSVLogger file.
 
     Args:
@@ -46,7 +49,7 @@ def plot_history(
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for key, label in (
         ("loss", "train (mean over the interval)"),
-        ("val_loss", "eval (the validator's units)"),
+        (VAL_NLL, "eval NLL (the validator's units)"),
     ):
         if key in history:
             ax.plot(steps, history[key], marker="o", label=label)

@@ -25,6 +25,7 @@ from textmill.trainer import distributed_loop
 from textmill.trainer.backup import AtomicBackupAndRestore
 from textmill.trainer.distribution import choose_strategy, precision_policy
 from textmill.trainer.loss_plot import plot_history
+from textmill.trainer.mean_nll import MeanNLL
 from textmill.trainer.progress import TrainingProgress
 from textmill.trainer.throughput import write_throughput
 
@@ -145,8 +146,8 @@ def compile_and_fit(
     strategy: tf.distribute.Strategy,
 ) -> keras.Model | None:
     """Builds a model that outputs logits in the strategy's scope, compiles
-    it (AdamW, sparse cross-entropy, accuracy weighted by any sample
-    weights) and fits it with `fit_resumable`.
+    it (AdamW, sparse cross-entropy, and `MeanNLL` and accuracy weighted by
+    any sample weights) and fits it with `fit_resumable`.
 
     Args:
         build_model: makes the untrained (or preset-initialised) model.
@@ -165,13 +166,14 @@ def compile_and_fit(
         model = build_model()
         model.compile(
             optimizer=optimizer(train),
-            # Weighted labels (summary tokens, masked positions) are
-            # averaged over their weights, not over every position, so
-            # val_loss is the log of the validator's perplexity.
+            # Each batch's loss averages its weighted labels (summary
+            # tokens, masked positions) over their weights.
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight"
             ),
-            weighted_metrics=["sparse_categorical_accuracy"],
+            # val_nll, unlike val_loss, sums over the whole eval set and
+            # divides once: the log of the validator's perplexity.
+            weighted_metrics=[MeanNLL(), "sparse_categorical_accuracy"],
         )
     eval_units = fn_args.custom_config.get("eval_units") or 0
     if eval_units:

@@ -52,7 +52,7 @@ def balanced_pairs(pairs: tf.data.Dataset, count: int) -> tf.data.Dataset:
 
     The first pairs of a split (in `ordered_records`' order) need not be
     balanced; these alternate the next `is_next=1` and the next
-    `is_next=0` pair, which the Trainer (val_loss) and ModelValidator both
+    `is_next=0` pair, which the Trainer (val_nll) and ModelValidator both
     score, and the majority class is right on half.
 
     Args:

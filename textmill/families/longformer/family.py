@@ -192,7 +192,7 @@ def masked_eval_windows(
     documents: tf.data.Dataset, sequence_length: int, ids: dict
 ) -> tf.data.Dataset:
     """The eval units: `chunk_documents`' windows, each masked by
-    `_mask_eval_window`. The Trainer's val_loss and ModelValidator both
+    `_mask_eval_window`. The Trainer's val_nll and ModelValidator both
     score these, so the curve's last point is the gate's loss.
 
     Args:
