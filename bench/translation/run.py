@@ -374,8 +374,9 @@ def markdown(results: dict) -> str:
         "",
         "Model: BART, "
         + ", ".join(f"{k}={v}" for k, v in results["config"].items())
-        + " (bart-base's layers and widths over the benchmark's own "
-        "vocabulary), random weights drawn once in Hugging Face's "
+        + " (bart-base is num_layers=6, hidden_dim=768, num_heads=12, "
+        "intermediate_dim=3072; the vocabulary is the benchmark's own "
+        "BPE), random weights drawn once in Hugging Face's "
         "`TFBartForConditionalGeneration` and converted by `textmill "
         "convert bart`: every arm holds the same weights. Float32, dropout "
         "0, TF backend, CPU.",
