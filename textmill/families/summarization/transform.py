@@ -24,6 +24,8 @@ the document and score the generated summary against the reference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -132,21 +134,32 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     }
 
 
-def end_of_text_ids(tokenizer: ByteBPETokenizer, batch_size) -> tf.RaggedTensor:
+def end_of_text_ids(
+    tokenizer: ByteBPETokenizer,
+    batch_size,
+    end_tokens: Sequence[str] = (END_OF_TEXT,),
+) -> tf.RaggedTensor:
     """[batch, 1]: the end-of-text id once per row, to close each target.
 
+    Args:
+        tokenizer: the in-graph tokenizer over the run's vocabulary.
+        batch_size: int64 scalar, the rows.
+        end_tokens: end-of-text tokens in order of preference; the first
+            the vocabulary has closes the targets.
+
     Raises:
-        InvalidArgumentError (when run): the vocabulary has no end-of-text
-            token.
+        InvalidArgumentError (when run): the vocabulary has none of
+            `end_tokens`.
     """
-    end_id = tokenizer.token_to_id(END_OF_TEXT)
+    ids = tokenizer.token_to_id(list(end_tokens))  # [tokens], -1 if absent
+    end_id = tf.gather(ids, tf.argmax(ids >= 0))
     with tf.control_dependencies(
         [
             tf.debugging.assert_non_negative(
                 end_id,
-                message=f"The vocabulary has no {END_OF_TEXT} token; learn "
-                "it with the default special tokens or import a vocabulary "
-                "that has it.",
+                message=f"The vocabulary has none of {', '.join(end_tokens)}; "
+                "learn it with the default special tokens or import a "
+                "vocabulary that has one.",
             )
         ]
     ):

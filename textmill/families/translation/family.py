@@ -15,6 +15,7 @@ not beat.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 
 import keras
@@ -22,6 +23,7 @@ import keras_hub
 import numpy as np
 import sacrebleu
 import tensorflow as tf
+from keras_hub.src.utils.preset_utils import load_json
 
 from textmill.components.eval_windows import eval_rows
 from textmill.components.model_validator.gate import (
@@ -32,9 +34,10 @@ from textmill.components.model_validator.gate import (
 from textmill.config import PipelineConfig
 from textmill.families import preset_config
 from textmill.families.base import Family, TrainingRun
-from textmill.families.distilgpt2.family import EOS_TOKEN, CausalLMPlan
+from textmill.families.distilgpt2.family import CausalLMPlan
 from textmill.families.translation.export import TranslationServing
 from textmill.families.translation.transform import (  # noqa: F401  (Transform's entry)
+    END_TOKENS,
     preprocessing_fn,
 )
 from textmill.features import (
@@ -92,6 +95,46 @@ def bart_preset(preset: str) -> dict:
         ValueError: `preset` is not a BART preset.
     """
     return preset_config(preset, BART_ALIASES, BART_PRESETS, "BART")
+
+
+def bart_architecture(preset: str, init_from: str | None) -> dict:
+    """The architecture trained: the keras-hub preset directory's at
+    `init_from` (e.g. written by `textmill convert bart`), else the named
+    preset's.
+
+    Raises:
+        ValueError: `preset` is not a BART preset, or `init_from` holds no
+            BART backbone.
+    """
+    if not init_from:
+        return bart_preset(preset)
+    config = load_json(init_from)
+    if config.get("class_name") != "BartBackbone":
+        raise ValueError(
+            f"train.init_from={init_from!r} holds a "
+            f"{config.get('class_name')!r}, not a BartBackbone; convert a "
+            "Hugging Face BART checkpoint with `textmill convert bart "
+            "HF_DIR OUT_DIR` and pass OUT_DIR."
+        )
+    return config["config"]
+
+
+def end_token_id(vocab: BpeFiles) -> int:
+    """The id of the vocabulary's end-of-text token, the first of
+    `END_TOKENS` it has: the decoder's start and stop token.
+
+    Raises:
+        KeyError: the vocabulary has none of them.
+    """
+    tokens = vocab.read_vocab()
+    for token in END_TOKENS:
+        if token in tokens:
+            return tokens.index(token)
+    raise KeyError(
+        f"{vocab.vocab_path} has none of the end-of-text tokens "
+        f"{', '.join(END_TOKENS)}; learn the vocabulary in Transform or "
+        "import one that has one of them."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,15 +215,16 @@ class TranslationFamily(Family[CausalLMPlan]):
     def transform_config(self, config: PipelineConfig) -> dict:
         """Transform's custom_config: the vocabulary to learn or import and
         the most tokens per side."""
-        preset = bart_preset(config.train.preset)
+        preset = bart_architecture(config.train.preset, config.train.init_from)
         return {
             **self.vocabulary_config(config, preset["vocabulary_size"]),
             "sequence_length": self.sequence_length(config),
         }
 
     def sequence_length(self, config: PipelineConfig) -> int:
-        """train.sequence_length within the preset's position tables."""
-        preset = bart_preset(config.train.preset)
+        """train.sequence_length within the architecture's position
+        tables."""
+        preset = bart_architecture(config.train.preset, config.train.init_from)
         return min(config.train.sequence_length, preset["max_sequence_length"])
 
     def plan(self, run: TrainingRun) -> CausalLMPlan:
@@ -188,12 +232,10 @@ class TranslationFamily(Family[CausalLMPlan]):
             run.tft_output.vocabulary_file_by_name(VOCAB_ASSET),
             run.tft_output.vocabulary_file_by_name(MERGES_ASSET),
         )
-        return CausalLMPlan(
-            vocab, vocab.vocab_size(), vocab.token_id(EOS_TOKEN)
-        )
+        return CausalLMPlan(vocab, vocab.vocab_size(), end_token_id(vocab))
 
     def _length(self, run: TrainingRun) -> int:
-        preset = bart_preset(run.hparams.preset)
+        preset = bart_architecture(run.hparams.preset, run.hparams.init_from)
         return min(run.hparams.sequence_length, preset["max_sequence_length"])
 
     def dataset(
@@ -217,16 +259,28 @@ class TranslationFamily(Family[CausalLMPlan]):
 
     def build_model(self, run: TrainingRun, plan: CausalLMPlan) -> keras.Model:
         """A BART encoder-decoder of the preset's architecture over the
-        learned vocabulary.
+        learned vocabulary, or the one at `train.init_from` (its weights,
+        over the vocabulary Transform imported from it).
 
         Raises:
-            ValueError: `train.init_from` is set (not supported yet).
+            ValueError: the model at `train.init_from` has another
+                vocabulary size than Transform's vocabulary.
         """
-        if run.hparams.init_from:
-            raise ValueError(
-                f"train.init_from={run.hparams.init_from!r}: the translation "
-                "family trains from scratch; leave init_from empty."
+        init_from = run.hparams.init_from
+        if init_from:
+            logging.info("Initialising BART from preset %s", init_from)
+            model = keras_hub.models.BartSeq2SeqLM.from_preset(
+                init_from, preprocessor=None
             )
+            if model.backbone.vocabulary_size != plan.vocab_size:
+                raise ValueError(
+                    f"train.init_from={init_from!r} has a vocabulary of "
+                    f"{model.backbone.vocabulary_size} tokens but Transform's "
+                    f"has {plan.vocab_size}; import the tokenizer of the same "
+                    "checkpoint (leave tokenizer.init_from empty or set it "
+                    "to the same directory)."
+                )
+            return model
         config = bart_preset(run.hparams.preset)
         config["vocabulary_size"] = plan.vocab_size
         backbone = keras_hub.models.BartBackbone(**config)

@@ -2,7 +2,8 @@
 
 Each example becomes the byte-level BPE ids of its source sentence (the
 encoder's input) and of its target sentence followed by end-of-text (what
-the decoder learns to emit), each cut to `sequence_length` tokens. One
+the decoder learns to emit: `<|endoftext|>`, or `</s>` in an imported BART
+vocabulary), each cut to `sequence_length` tokens. One
 vocabulary is learned over sources and targets together (or imported with
 `init_from`), under the asset names every byte-level BPE family uses, so
 the exported model's tokenizer reads the same files.
@@ -19,6 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from textmill.families.summarization.transform import (
+    END_OF_TEXT,
     end_of_text_ids,
     first_tokens,
 )
@@ -41,6 +43,11 @@ from textmill.transform.byte_bpe_text import (
     VOCAB_ASSET,
     dense_text,
 )
+
+# End-of-text tokens in order of preference: the vocabularies the pipeline
+# learns have `<|endoftext|>`; BART's (imported from `textmill convert
+# bart`) end sentences with `</s>`, which is also its decoder's start token.
+END_TOKENS = (END_OF_TEXT, "</s>")
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
@@ -73,7 +80,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     batch_size = tf.shape(sources, out_type=tf.int64)[0]
     ids = tokenizer.tokenize(tf.concat([sources, targets], axis=0))
     source_ids, target_ids = ids[:batch_size], ids[batch_size:]
-    end_ids = end_of_text_ids(tokenizer, batch_size)
+    end_ids = end_of_text_ids(tokenizer, batch_size, END_TOKENS)
     length = int(custom_config["sequence_length"])
     source_ids = first_tokens(
         source_ids, tf.fill([batch_size], tf.constant(length, tf.int64))

@@ -10,6 +10,11 @@ from collections.abc import Callable
 # family -> (module, function(hf_dir, out_dir) -> out_dir, help). Modules
 # are imported only when their family is converted.
 CONVERTERS = {
+    "bart": (
+        "textmill.trainer.convert.bart",
+        "convert_bart",
+        "BART (BartModel, BartForConditionalGeneration), for translation",
+    ),
     "bert": (
         "textmill.trainer.convert.bert",
         "convert_bert",
