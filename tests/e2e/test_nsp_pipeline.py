@@ -53,7 +53,16 @@ def runs(tmp_path_factory):
         # labels) for 600-1,000 steps at 3e-4 or 1e-3, on 80 or 407
         # documents; query and key kernels initialised equal; token
         # embeddings initialised from an SVD of the train pairs'
-        # co-occurrences. The baseline is reported here, not enforced, so
+        # co-occurrences. On all 407 documents (sequence 128) the pairs
+        # are sound: labels match their pairs after Transform (300
+        # checked), 256 train pairs are fitted to 1.0 in 150 steps, and
+        # the share of B's words (3+ letters) found in A, at its best
+        # threshold on each split, gets 0.74 (train) and 0.76 (eval). The
+        # learning rate matters there: at 1e-3 the loss stays at 0.693 for
+        # 800 steps; at 3e-4 it leaves that plateau after 300-450 steps,
+        # then the model overfits: eval 0.59-0.61 at 400-600 steps, 0.58
+        # at 1,000 (train 0.87). Here, 600 steps at 3e-4 reach train 0.80,
+        # eval 0.525. The baseline is reported here, not enforced, so
         # the export and serving path is tested.
         validation={"enforce_baseline": False},
     )
