@@ -18,16 +18,21 @@ the shared token embedding, transposed, as in keras-hub; the checkpoint's
 
 import logging
 import os
-import shutil
 import tempfile
 
 import keras_hub
 import numpy as np
 
 from textmill.tokenization.bpe_files import (
-    HF_MERGES_FILENAME,
-    HF_VOCAB_FILENAME,
     import_hf_bpe,
+)
+from textmill.trainer.convert.checkpoint_weights import (
+    CheckpointWeights,
+    assign,
+    load_layer_norm,
+    save_preset,
+    tokenizer_files,
+    warn_on_vocabulary_size,
 )
 from textmill.trainer.convert.hf_checkpoint import (
     read_hf_config,
@@ -98,23 +103,7 @@ def convert_bart(hf_dir: str, out_dir: str) -> str:
     seq2seq_lm = keras_hub.models.BartSeq2SeqLM(
         backbone=backbone, preprocessor=_preprocessor(hf_dir, backbone)
     )
-    seq2seq_lm.save_to_preset(out_dir)
-    copied = []
-    for name in (HF_VOCAB_FILENAME, HF_MERGES_FILENAME):
-        source = os.path.join(hf_dir, name)
-        if os.path.isfile(source):
-            shutil.copy(source, os.path.join(out_dir, name))
-            copied.append(name)
-    logger.info(
-        "Wrote BART preset %s from %s (%s layers, vocabulary %s; tokenizer "
-        "files: %s)",
-        out_dir,
-        hf_dir,
-        backbone.num_layers,
-        backbone.vocabulary_size,
-        copied or "none",
-    )
-    return out_dir
+    return save_preset(seq2seq_lm, hf_dir, out_dir, "BART")
 
 
 def _backbone_kwargs(config: dict, hf_dir: str) -> dict:
@@ -163,65 +152,16 @@ def _backbone_kwargs(config: dict, hf_dir: str) -> dict:
     }
 
 
-class _Weights:
-    """Checkpoint weights by name, shape-checked; remembers the used ones."""
-
-    def __init__(self, weights: dict, hf_dir: str):
-        self._weights = weights
-        self._hf_dir = hf_dir
-        self.used = set()
-        # `BartForConditionalGeneration` prefixes the `BartModel` names.
-        self.prefix = "model." if "model.shared.weight" in weights else ""
-
-    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        full_name = self.prefix + name
-        if full_name not in self._weights:
-            stem = full_name.rsplit(".", 2)[0]
-            similar = sorted(k for k in self._weights if k.startswith(stem))
-            raise ValueError(
-                f"Weight {full_name!r} is missing from the checkpoint in "
-                f"{self._hf_dir!r} (names under {stem!r}: {similar[:8]}); "
-                "is it a BART checkpoint?"
-            )
-        value = self._weights[full_name]
-        if value.shape != shape:
-            raise ValueError(
-                f"Checkpoint weight {full_name!r} in {self._hf_dir!r} has "
-                f"shape {value.shape}, expected {shape}; config.json does "
-                "not match the weights."
-            )
-        self.used.add(full_name)
-        return value
-
-    def get(self, name: str) -> np.ndarray | None:
-        """An optional weight by its full name, marked used."""
-        if name in self._weights:
-            self.used.add(name)
-        return self._weights.get(name)
-
-    def unused(self) -> list[str]:
-        return sorted(set(self._weights) - self.used)
-
-
-def _assign(variable, value: np.ndarray) -> None:
-    """Assigns a shape-checked weight, reshaped in C order."""
-    variable.assign(value.reshape(variable.shape))
-
-
-def _load_dense(dense, weights: _Weights, name: str, out_in) -> None:
+def _load_dense(dense, weights: CheckpointWeights, name: str, out_in) -> None:
     """A PyTorch `Linear`, weight `(out, in)`, into a `Dense` or per-head
     `EinsumDense` of the same size."""
-    _assign(dense.kernel, weights.take(name + ".weight", out_in).T)
-    _assign(dense.bias, weights.take(name + ".bias", out_in[:1]))
+    assign(dense.kernel, weights.take(name + ".weight", out_in).T)
+    assign(dense.bias, weights.take(name + ".bias", out_in[:1]))
 
 
-def _load_layer_norm(layer_norm, weights: _Weights, name: str) -> None:
-    (hidden_dim,) = layer_norm.gamma.shape
-    _assign(layer_norm.gamma, weights.take(name + ".weight", (hidden_dim,)))
-    _assign(layer_norm.beta, weights.take(name + ".bias", (hidden_dim,)))
-
-
-def _load_attention(attention, weights: _Weights, name: str, hidden_dim):
+def _load_attention(
+    attention, weights: CheckpointWeights, name: str, hidden_dim
+):
     """`q/k/v/out_proj` into keras MultiHeadAttention's per-head kernels:
     (hidden, hidden) -> (hidden, heads, head_dim) for the projections and
     (heads, head_dim, hidden) for the output, by `_assign`."""
@@ -234,7 +174,9 @@ def _load_attention(attention, weights: _Weights, name: str, hidden_dim):
         )
 
 
-def _load_feedforward(layer, weights: _Weights, name: str, backbone) -> None:
+def _load_feedforward(
+    layer, weights: CheckpointWeights, name: str, backbone
+) -> None:
     hidden_dim = backbone.hidden_dim
     intermediate_dim = backbone.intermediate_dim
     _load_dense(
@@ -249,12 +191,12 @@ def _load_feedforward(layer, weights: _Weights, name: str, backbone) -> None:
         name + ".fc2",
         (hidden_dim, intermediate_dim),
     )
-    _load_layer_norm(
+    load_layer_norm(
         layer._feedforward_layer_norm, weights, name + ".final_layer_norm"
     )
 
 
-def _load_embeddings(backbone, weights: _Weights, side: str) -> None:
+def _load_embeddings(backbone, weights: CheckpointWeights, side: str) -> None:
     """One side's learned positions (past BART's offset) and embedding
     layer norm."""
     length, hidden_dim = backbone.max_sequence_length, backbone.hidden_dim
@@ -263,15 +205,17 @@ def _load_embeddings(backbone, weights: _Weights, side: str) -> None:
         (length + POSITION_OFFSET, hidden_dim),
     )
     table = getattr(backbone, f"{side}_position_embedding")
-    _assign(table.position_embeddings, positions[POSITION_OFFSET:])
-    _load_layer_norm(
+    assign(table.position_embeddings, positions[POSITION_OFFSET:])
+    load_layer_norm(
         getattr(backbone, f"{side}_embeddings_layer_norm"),
         weights,
         f"{side}.layernorm_embedding",
     )
 
 
-def _check_tied(weights: _Weights, shared: np.ndarray, hf_dir: str) -> None:
+def _check_tied(
+    weights: CheckpointWeights, shared: np.ndarray, hf_dir: str
+) -> None:
     """The copies of the token embedding, and the LM head, must equal it:
     keras-hub's BART ties them."""
     names = [weights.prefix + copy for copy in _TIED_COPIES]
@@ -295,12 +239,18 @@ def _check_tied(weights: _Weights, shared: np.ndarray, hf_dir: str) -> None:
 
 def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
     """Assigns every BART weight to `backbone`."""
-    checkpoint = _Weights(weights, hf_dir)
+    checkpoint = CheckpointWeights(
+        weights,
+        hf_dir,
+        "BART",
+        # `BartForConditionalGeneration` prefixes the `BartModel` names.
+        prefix="model." if "model.shared.weight" in weights else "",
+    )
     hidden_dim = backbone.hidden_dim
     shared = checkpoint.take(
         "shared.weight", (backbone.vocabulary_size, hidden_dim)
     )
-    _assign(backbone.token_embedding.embeddings, shared)
+    assign(backbone.token_embedding.embeddings, shared)
     _check_tied(checkpoint, shared, hf_dir)
     for side in ("encoder", "decoder"):
         _load_embeddings(backbone, checkpoint, side)
@@ -312,7 +262,7 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
             name + ".self_attn",
             hidden_dim,
         )
-        _load_layer_norm(
+        load_layer_norm(
             layer._self_attention_layer_norm,
             checkpoint,
             name + ".self_attn_layer_norm",
@@ -326,7 +276,7 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
             name + ".self_attn",
             hidden_dim,
         )
-        _load_layer_norm(
+        load_layer_norm(
             layer._self_attention_layer_norm,
             checkpoint,
             name + ".self_attn_layer_norm",
@@ -337,49 +287,28 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
             name + ".encoder_attn",
             hidden_dim,
         )
-        _load_layer_norm(
+        load_layer_norm(
             layer._cross_attention_layer_norm,
             checkpoint,
             name + ".encoder_attn_layer_norm",
         )
         _load_feedforward(layer, checkpoint, name, backbone)
-    unused = checkpoint.unused()
-    if unused:
-        logger.warning(
-            "%s weights of %s were not converted: %s",
-            len(unused),
-            hf_dir,
-            ", ".join(unused[:10]),
-        )
+    checkpoint.warn_unused()
 
 
 def _preprocessor(hf_dir: str, backbone):
     """keras-hub's BART preprocessor over the checkpoint's tokenizer files,
     or None when they are missing or lack BART's special tokens."""
-    vocab_json = os.path.join(hf_dir, HF_VOCAB_FILENAME)
-    merges_txt = os.path.join(hf_dir, HF_MERGES_FILENAME)
-    if not (os.path.isfile(vocab_json) and os.path.isfile(merges_txt)):
-        logger.warning(
-            "%s has no %s and %s: the preset has no tokenizer; set "
-            "tokenizer.init_from to a directory that has them.",
-            hf_dir,
-            HF_VOCAB_FILENAME,
-            HF_MERGES_FILENAME,
-        )
+    paths = tokenizer_files(hf_dir)
+    if paths is None:
         return None
+    vocab_json, merges_txt = paths
     with tempfile.TemporaryDirectory() as line_format_dir:
         # Checks the files (contiguous ids, merges over known tokens).
         tokens = import_hf_bpe(
             vocab_json, merges_txt, line_format_dir
         ).read_vocab()
-    if len(tokens) != backbone.vocabulary_size:
-        logger.warning(
-            "%s holds %s tokens but the model has vocab_size=%s; "
-            "Transform's imported vocabulary will not match the model.",
-            vocab_json,
-            len(tokens),
-            backbone.vocabulary_size,
-        )
+    warn_on_vocabulary_size(vocab_json, tokens, backbone)
     missing = [t for t in _TOKENIZER_SPECIAL_TOKENS if t not in tokens]
     if missing:
         logger.warning(

@@ -19,16 +19,21 @@ layers with per-head kernels.
 
 import logging
 import os
-import shutil
 import tempfile
 
 import keras_hub
 import numpy as np
 
 from textmill.tokenization.bpe_files import (
-    HF_MERGES_FILENAME,
-    HF_VOCAB_FILENAME,
     import_hf_bpe,
+)
+from textmill.trainer.convert.checkpoint_weights import (
+    CheckpointWeights,
+    assign,
+    load_layer_norm,
+    save_preset,
+    tokenizer_files,
+    warn_on_vocabulary_size,
 )
 from textmill.trainer.convert.hf_checkpoint import (
     read_hf_config,
@@ -85,23 +90,7 @@ def convert_gpt2(hf_dir: str, out_dir: str) -> str:
         backbone=backbone,
         preprocessor=_preprocessor(hf_dir, backbone),
     )
-    causal_lm.save_to_preset(out_dir)
-    copied = []
-    for name in (HF_VOCAB_FILENAME, HF_MERGES_FILENAME):
-        source = os.path.join(hf_dir, name)
-        if os.path.isfile(source):
-            shutil.copy(source, os.path.join(out_dir, name))
-            copied.append(name)
-    logger.info(
-        "Wrote GPT-2 preset %s from %s (%s layers, vocabulary %s; "
-        "tokenizer files: %s)",
-        out_dir,
-        hf_dir,
-        backbone.num_layers,
-        backbone.vocabulary_size,
-        copied or "none",
-    )
-    return out_dir
+    return save_preset(causal_lm, hf_dir, out_dir, "GPT-2")
 
 
 def _backbone_kwargs(config: dict, hf_dir: str) -> dict:
@@ -149,68 +138,14 @@ def _backbone_kwargs(config: dict, hf_dir: str) -> dict:
     }
 
 
-class _Weights:
-    """Checkpoint weights by name, shape-checked; remembers the used ones."""
-
-    def __init__(self, weights: dict, hf_dir: str):
-        self._weights = weights
-        self._hf_dir = hf_dir
-        self.used = set()
-        # LM-head checkpoints prefix the base model's names.
-        self.prefix = (
-            "transformer." if "transformer.wte.weight" in weights else ""
-        )
-
-    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        full_name = self.prefix + name
-        if full_name not in self._weights:
-            stem = full_name.rsplit(".", 1)[0]
-            similar = sorted(k for k in self._weights if k.startswith(stem))
-            raise ValueError(
-                f"Weight {full_name!r} is missing from the checkpoint in "
-                f"{self._hf_dir!r} (names under {stem!r}: {similar[:8]}); "
-                "is it a GPT-2 checkpoint?"
-            )
-        value = self._weights[full_name]
-        if value.shape == (1, *shape):
-            # TF's Conv1D keeps its bias as (1, out).
-            value = value[0]
-        if value.shape != shape:
-            raise ValueError(
-                f"Checkpoint weight {full_name!r} in {self._hf_dir!r} has "
-                f"shape {value.shape}, expected {shape}; config.json does "
-                "not match the weights."
-            )
-        self.used.add(full_name)
-        return value
-
-    def unused(self) -> list[str]:
-        return sorted(
-            name
-            for name in set(self._weights) - self.used
-            if not name.endswith(_BUFFER_SUFFIXES)
-        )
-
-
-def _assign(variable, value: np.ndarray) -> None:
-    """Assigns a shape-checked weight, reshaped in C order."""
-    variable.assign(value.reshape(variable.shape))
-
-
-def _load_conv1d(dense, weights: _Weights, name: str, in_out) -> None:
+def _load_conv1d(dense, weights: CheckpointWeights, name: str, in_out) -> None:
     """A `Conv1D`, weight `(in, out)` and bias `(out,)`, into a `Dense` or
     per-head `EinsumDense` of the same size."""
-    _assign(dense.kernel, weights.take(name + ".weight", in_out))
-    _assign(dense.bias, weights.take(name + ".bias", in_out[1:]))
+    assign(dense.kernel, weights.take(name + ".weight", in_out))
+    assign(dense.bias, weights.take(name + ".bias", in_out[1:]))
 
 
-def _load_layer_norm(layer_norm, weights: _Weights, name: str) -> None:
-    (hidden_dim,) = layer_norm.gamma.shape
-    _assign(layer_norm.gamma, weights.take(name + ".weight", (hidden_dim,)))
-    _assign(layer_norm.beta, weights.take(name + ".bias", (hidden_dim,)))
-
-
-def _load_attention(attention, weights: _Weights, name: str) -> None:
+def _load_attention(attention, weights: CheckpointWeights, name: str) -> None:
     """`attn.c_attn` / `attn.c_proj` into keras-hub's per-head projections."""
     hidden_dim = attention._query_dense.kernel.shape[0]
     kernel = weights.take(name + ".c_attn.weight", (hidden_dim, 3 * hidden_dim))
@@ -226,8 +161,8 @@ def _load_attention(attention, weights: _Weights, name: str) -> None:
     for dense, part_kernel, part_bias in zip(
         projections, np.split(kernel, 3, axis=1), np.split(bias, 3), strict=True
     ):
-        _assign(dense.kernel, part_kernel)
-        _assign(dense.bias, part_bias)
+        assign(dense.kernel, part_kernel)
+        assign(dense.bias, part_bias)
     # (heads * head_dim, hidden) -> (heads, head_dim, hidden)
     _load_conv1d(
         attention._output_dense,
@@ -239,13 +174,20 @@ def _load_attention(attention, weights: _Weights, name: str) -> None:
 
 def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
     """Assigns every GPT-2 weight to `backbone`."""
-    checkpoint = _Weights(weights, hf_dir)
+    checkpoint = CheckpointWeights(
+        weights,
+        hf_dir,
+        "GPT-2",
+        # LM-head checkpoints prefix the base model's names.
+        prefix="transformer." if "transformer.wte.weight" in weights else "",
+        ignored_suffixes=_BUFFER_SUFFIXES,
+    )
     hidden_dim = backbone.hidden_dim
     token_embeddings = checkpoint.take(
         "wte.weight", (backbone.vocabulary_size, hidden_dim)
     )
-    _assign(backbone.token_embedding.embeddings, token_embeddings)
-    _assign(
+    assign(backbone.token_embedding.embeddings, token_embeddings)
+    assign(
         backbone.position_embedding.position_embeddings,
         checkpoint.take(
             "wpe.weight", (backbone.max_sequence_length, hidden_dim)
@@ -253,11 +195,11 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
     )
     for index, layer in enumerate(backbone.transformer_layers):
         name = f"h.{index}"
-        _load_layer_norm(
+        load_layer_norm(
             layer._self_attention_layer_norm, checkpoint, name + ".ln_1"
         )
         _load_attention(layer._self_attention_layer, checkpoint, name + ".attn")
-        _load_layer_norm(
+        load_layer_norm(
             layer._feedforward_layer_norm, checkpoint, name + ".ln_2"
         )
         _load_conv1d(
@@ -272,10 +214,9 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
             name + ".mlp.c_proj",
             (backbone.intermediate_dim, hidden_dim),
         )
-    _load_layer_norm(backbone.layer_norm, checkpoint, "ln_f")
-    lm_head = weights.get("lm_head.weight")
+    load_layer_norm(backbone.layer_norm, checkpoint, "ln_f")
+    lm_head = checkpoint.get("lm_head.weight")
     if lm_head is not None:
-        checkpoint.used.add("lm_head.weight")
         if not np.array_equal(lm_head, token_embeddings):
             raise ValueError(
                 f"lm_head.weight in {hf_dir!r} differs from the token "
@@ -283,42 +224,21 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
                 "to the token embeddings, so an untied head cannot be "
                 "converted."
             )
-    unused = checkpoint.unused()
-    if unused:
-        logger.warning(
-            "%s weights of %s were not converted: %s",
-            len(unused),
-            hf_dir,
-            ", ".join(unused[:10]),
-        )
+    checkpoint.warn_unused()
 
 
 def _preprocessor(hf_dir: str, backbone):
     """keras-hub's GPT-2 preprocessor over the checkpoint's tokenizer files,
     or None when they are missing or lack `<|endoftext|>`."""
-    vocab_json = os.path.join(hf_dir, HF_VOCAB_FILENAME)
-    merges_txt = os.path.join(hf_dir, HF_MERGES_FILENAME)
-    if not (os.path.isfile(vocab_json) and os.path.isfile(merges_txt)):
-        logger.warning(
-            "%s has no %s and %s: the preset has no tokenizer; set "
-            "tokenizer.init_from to a directory that has them.",
-            hf_dir,
-            HF_VOCAB_FILENAME,
-            HF_MERGES_FILENAME,
-        )
+    paths = tokenizer_files(hf_dir)
+    if paths is None:
         return None
+    vocab_json, merges_txt = paths
     with tempfile.TemporaryDirectory() as line_format_dir:
         # Checks the files (contiguous ids, merges over known tokens).
         files = import_hf_bpe(vocab_json, merges_txt, line_format_dir)
         tokens = files.read_vocab()
-        if len(tokens) != backbone.vocabulary_size:
-            logger.warning(
-                "%s holds %s tokens but the model has vocab_size=%s; "
-                "Transform's imported vocabulary will not match the model.",
-                vocab_json,
-                len(tokens),
-                backbone.vocabulary_size,
-            )
+        warn_on_vocabulary_size(vocab_json, tokens, backbone)
         if END_OF_TEXT not in tokens:
             logger.warning(
                 "%s has no %s token; the preset gets no keras-hub "
