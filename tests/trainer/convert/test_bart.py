@@ -14,8 +14,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
-import sys
 
 import keras_hub
 import numpy as np
@@ -29,6 +27,7 @@ from tests.families.harness import (
     train_family,
     transform_examples,
 )
+from tests.hf_reference_script import run_hf_reference_script
 from textmill.config import with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
 from textmill.families import load_family
@@ -62,14 +61,7 @@ def hf_reference(tmp_path_factory):
         str(tmp_path_factory.mktemp("corpus")), max_documents=NUM_DOCUMENTS
     )
     out_dir = tmp_path_factory.mktemp("hf_reference")
-    done = subprocess.run(
-        [sys.executable, HF_SCRIPT, path, str(out_dir)],
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_hf_reference_script(HF_SCRIPT, path, str(out_dir))
     return out_dir
 
 

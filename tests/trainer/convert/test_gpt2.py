@@ -15,8 +15,6 @@ import importlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import keras_hub
 import numpy as np
@@ -26,6 +24,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from safetensors.numpy import load_file, save_file
 
+from tests.hf_reference_script import run_hf_reference_script
 from textmill import features
 from textmill.config import PipelineConfig, with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
@@ -81,14 +80,7 @@ def hf_reference(tmp_path_factory, documents):
         "".join(json.dumps({"text": text}) + "\n" for text in documents),
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, HF_SCRIPT, str(corpus), str(out_dir)],
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_hf_reference_script(HF_SCRIPT, str(corpus), str(out_dir))
     return out_dir
 
 

@@ -11,13 +11,12 @@ are converted and our logits compared: largest absolute difference
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import keras_hub
 import numpy as np
 import pytest
 
+from tests.hf_reference_script import run_hf_reference_script
 from textmill.trainer.convert.bert import convert_bert
 from textmill.trainer.models.bert import (
     BertBackbone,
@@ -42,14 +41,7 @@ def hf_reference(runs_slow_tests, tmp_path_factory):
     """Directory of HF checkpoints and `<case>.npz` reference outputs."""
     out_dir = tmp_path_factory.mktemp("hf_bert_reference")
     real_size = ["--real-size"] if runs_slow_tests else []
-    done = subprocess.run(
-        [sys.executable, HF_SCRIPT, str(out_dir), *real_size],
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_hf_reference_script(HF_SCRIPT, str(out_dir), *real_size)
     return out_dir
 
 

@@ -9,13 +9,12 @@ reference process computes them only when a slow test of this module runs.
 
 import json
 import os
-import subprocess
-import sys
 
 import keras_hub
 import numpy as np
 import pytest
 
+from tests.hf_reference_script import run_hf_reference_script
 from textmill.pipelines.cli import main as textmill_cli
 from textmill.trainer.convert.longformer import (
     TOKENIZER_ASSET_DIR,
@@ -50,16 +49,8 @@ TOLERANCE = 1e-4
 def hf_reference(runs_slow_tests, tmp_path_factory):
     """Directory of HF checkpoints and `<case>.npz` reference outputs."""
     out_dir = tmp_path_factory.mktemp("hf_reference")
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     real_size = ["--real-size"] if runs_slow_tests else []
-    done = subprocess.run(
-        [sys.executable, HF_SCRIPT, str(out_dir), *real_size],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_hf_reference_script(HF_SCRIPT, str(out_dir), *real_size, timeout=600)
     return out_dir
 
 
