@@ -237,6 +237,33 @@ def _check_tied(
         )
 
 
+# HF's attention blocks, and the keras-hub attention and layer norm that
+# hold each.
+_ATTENTION_BLOCKS = {
+    "self_attn": ("_self_attention_layer", "_self_attention_layer_norm"),
+    "encoder_attn": ("_cross_attention_layer", "_cross_attention_layer_norm"),
+}
+
+
+def _load_layer(
+    layer, weights: CheckpointWeights, name: str, blocks, backbone
+) -> None:
+    """One encoder or decoder layer: its attention `blocks` (each with the
+    layer norm after it), then its feedforward."""
+    for block in blocks:
+        attention, layer_norm = _ATTENTION_BLOCKS[block]
+        _load_attention(
+            getattr(layer, attention),
+            weights,
+            f"{name}.{block}",
+            backbone.hidden_dim,
+        )
+        load_layer_norm(
+            getattr(layer, layer_norm), weights, f"{name}.{block}_layer_norm"
+        )
+    _load_feedforward(layer, weights, name, backbone)
+
+
 def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
     """Assigns every BART weight to `backbone`."""
     checkpoint = CheckpointWeights(
@@ -246,53 +273,26 @@ def _load_weights(backbone, weights: dict, hf_dir: str) -> None:
         # `BartForConditionalGeneration` prefixes the `BartModel` names.
         prefix="model." if "model.shared.weight" in weights else "",
     )
-    hidden_dim = backbone.hidden_dim
     shared = checkpoint.take(
-        "shared.weight", (backbone.vocabulary_size, hidden_dim)
+        "shared.weight", (backbone.vocabulary_size, backbone.hidden_dim)
     )
     assign(backbone.token_embedding.embeddings, shared)
     _check_tied(checkpoint, shared, hf_dir)
     for side in ("encoder", "decoder"):
         _load_embeddings(backbone, checkpoint, side)
-    for index, layer in enumerate(backbone.encoder_transformer_layers):
-        name = f"encoder.layers.{index}"
-        _load_attention(
-            layer._self_attention_layer,
-            checkpoint,
-            name + ".self_attn",
-            hidden_dim,
-        )
-        load_layer_norm(
-            layer._self_attention_layer_norm,
-            checkpoint,
-            name + ".self_attn_layer_norm",
-        )
-        _load_feedforward(layer, checkpoint, name, backbone)
-    for index, layer in enumerate(backbone.decoder_transformer_layers):
-        name = f"decoder.layers.{index}"
-        _load_attention(
-            layer._self_attention_layer,
-            checkpoint,
-            name + ".self_attn",
-            hidden_dim,
-        )
-        load_layer_norm(
-            layer._self_attention_layer_norm,
-            checkpoint,
-            name + ".self_attn_layer_norm",
-        )
-        _load_attention(
-            layer._cross_attention_layer,
-            checkpoint,
-            name + ".encoder_attn",
-            hidden_dim,
-        )
-        load_layer_norm(
-            layer._cross_attention_layer_norm,
-            checkpoint,
-            name + ".encoder_attn_layer_norm",
-        )
-        _load_feedforward(layer, checkpoint, name, backbone)
+    layer_blocks = (
+        ("encoder", backbone.encoder_transformer_layers, ("self_attn",)),
+        (
+            "decoder",
+            backbone.decoder_transformer_layers,
+            ("self_attn", "encoder_attn"),
+        ),
+    )
+    for side, layers, blocks in layer_blocks:
+        for index, layer in enumerate(layers):
+            _load_layer(
+                layer, checkpoint, f"{side}.layers.{index}", blocks, backbone
+            )
     checkpoint.warn_unused()
 
 
