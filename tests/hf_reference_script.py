@@ -1,8 +1,11 @@
-"""Runs a script that builds a Hugging Face reference model with HF's TF
-classes, which need Keras 2 (tf-keras): in its own Python process, as the
-test process runs Keras 3."""
+"""Hugging Face reference checkpoints for the converter tests: the script
+that builds one with HF's TF classes, which need Keras 2 (tf-keras), runs
+in its own Python process, as the test process runs Keras 3; a test may
+copy a checkpoint with a changed config."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,3 +21,16 @@ def run_hf_reference_script(script: str, *args: str, timeout: int = 300):
         timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def copy_checkpoint(hf_reference, tmp_path, config_changes=None):
+    """A reference's safetensors checkpoint copied under `tmp_path`, with
+    `config_changes` written into its config.json."""
+    directory = shutil.copytree(
+        hf_reference / "safetensors", tmp_path / "checkpoint"
+    )
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(config_changes or {})
+    config_path.write_text(json.dumps(config))
+    return directory

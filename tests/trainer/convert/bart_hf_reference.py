@@ -20,20 +20,21 @@ documents. It writes:
   sources and HF's greedy continuations.
 """
 
-import gzip
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save_file
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import BartConfig, TFBartForConditionalGeneration
-from transformers.modeling_tf_pytorch_utils import (
-    convert_tf_weight_name_to_pt_weight_name,
+
+# Beside this script, whose folder Python puts first on sys.path.
+from hf_reference_files import (
+    pytorch_named_tensors,
+    read_corpus,
+    save_checkpoints,
+    train_byte_level_bpe,
 )
+from transformers import BartConfig, TFBartForConditionalGeneration
 
 VOCAB_SIZE = 1000
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -51,23 +52,9 @@ NEW_TOKENS = 20
 SCALES = {"embed_positions": 1.0, "encoder_attn/": 0.1}
 
 
-def read_corpus(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line)["text"] for line in f]
-
-
 def train_tokenizer(documents, out_dir):
     """A byte-level BPE with BART's special tokens on documents."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - 1,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(documents, trainer=trainer)
+    tokenizer = train_byte_level_bpe(documents, VOCAB_SIZE - 1, SPECIAL_TOKENS)
     # BART's `<mask>` is the last id.
     tokenizer.add_special_tokens([MASK_TOKEN])
     os.makedirs(out_dir)
@@ -106,18 +93,10 @@ def randomize(model, rng):
         weight.assign(value.astype(np.float32))
 
 
-def save_pytorch_named(model, directory):
-    """Writes `model.safetensors` with PyTorch `BartForConditionalGeneration`
-    names."""
-    tensors = {}
-    for weight in model.weights:
-        name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, tf_weight_shape=weight.shape
-        )
-        value = weight.numpy()
-        if transpose.name != "NO":
-            value = value.T
-        tensors[name] = np.ascontiguousarray(value)
+def pytorch_checkpoint_tensors(model):
+    """The weights under `BartForConditionalGeneration`'s PyTorch names,
+    the tied copies of the shared embedding included."""
+    tensors = pytorch_named_tensors(model)
     shared = tensors["model.shared.weight"]
     for copy in (
         "model.encoder.embed_tokens.weight",
@@ -125,13 +104,7 @@ def save_pytorch_named(model, directory):
         "lm_head.weight",
     ):
         tensors[copy] = shared.copy()
-    os.makedirs(directory)
-    model.config.save_pretrained(directory)
-    save_file(
-        tensors,
-        os.path.join(directory, "model.safetensors"),
-        metadata={"format": "pt"},
-    )
+    return tensors
 
 
 def padded(tokenizer, documents, lengths, first=None):
@@ -218,14 +191,9 @@ def main(corpus_path, out_dir):
         # Without the start token HF puts first.
         continuations=continuations[:, 1:],
     )
-    model.save_pretrained(os.path.join(out_dir, "h5"))
-    save_pytorch_named(model, os.path.join(out_dir, "safetensors"))
-    for checkpoint in ("h5", "safetensors"):
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copy(
-                os.path.join(tokenizer_dir, name),
-                os.path.join(out_dir, checkpoint, name),
-            )
+    save_checkpoints(
+        model, pytorch_checkpoint_tensors(model), out_dir, tokenizer_dir
+    )
 
 
 if __name__ == "__main__":

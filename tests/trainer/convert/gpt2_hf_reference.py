@@ -17,20 +17,20 @@ documents. It writes:
   greedy prompts and HF's greedy continuations.
 """
 
-import gzip
-import json
 import os
-import shutil
 import sys
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save_file
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import GPT2Config, TFGPT2LMHeadModel
-from transformers.modeling_tf_pytorch_utils import (
-    convert_tf_weight_name_to_pt_weight_name,
+
+# Beside this script, whose folder Python puts first on sys.path.
+from hf_reference_files import (
+    pytorch_named_tensors,
+    read_corpus,
+    save_checkpoints,
+    train_byte_level_bpe,
 )
+from transformers import GPT2Config, TFGPT2LMHeadModel
 
 VOCAB_SIZE = 1000
 END_OF_TEXT = "<|endoftext|>"
@@ -42,23 +42,9 @@ POSITIONS = 1024
 NEW_TOKENS = 20
 
 
-def read_corpus(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line)["text"] for line in f]
-
-
 def train_tokenizer(documents, out_dir):
     """GPT-2's byte-level BPE (no prefix space, all 256 bytes) on documents."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=[END_OF_TEXT],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(documents, trainer=trainer)
+    tokenizer = train_byte_level_bpe(documents, VOCAB_SIZE, [END_OF_TEXT])
     os.makedirs(out_dir)
     tokenizer.model.save(out_dir)
     return tokenizer
@@ -73,32 +59,21 @@ def randomize(model, rng):
         weight.assign(value.astype(np.float32))
 
 
-def save_pytorch_named(model, directory):
-    """Writes `model.safetensors` with PyTorch `GPT2Model` names."""
+def pytorch_checkpoint_tensors(model):
+    """The weights as the hub's `gpt2` checkpoint holds them: bare
+    `GPT2Model` names, causal-mask buffers included."""
     tensors = {}
-    for weight in model.weights:
-        name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, tf_weight_shape=weight.shape
-        )
-        value = weight.numpy()
-        if transpose.name != "NO":
-            value = value.T
+    for name, value in pytorch_named_tensors(model).items():
         if name.endswith(".bias"):
             # TF's Conv1D keeps its bias as (1, nf), PyTorch's as (nf,).
             value = value.reshape(-1)
-        tensors[name.removeprefix("transformer.")] = np.ascontiguousarray(value)
+        tensors[name.removeprefix("transformer.")] = value
     positions = model.config.n_positions
     causal = np.tril(np.ones((positions, positions), np.float32))
     for layer in range(model.config.n_layer):
         # Old PyTorch checkpoints hold the causal mask as a buffer.
         tensors[f"h.{layer}.attn.bias"] = causal[None, None]
-    os.makedirs(directory)
-    model.config.save_pretrained(directory)
-    save_file(
-        tensors,
-        os.path.join(directory, "model.safetensors"),
-        metadata={"format": "pt"},
-    )
+    return tensors
 
 
 def padded_batch(tokenizer, documents, lengths):
@@ -182,14 +157,9 @@ def main(corpus_path, out_dir):
         prompt_lengths=np.array(GREEDY_PROMPT_LENGTHS),
         continuations=continuations,
     )
-    model.save_pretrained(os.path.join(out_dir, "h5"))
-    save_pytorch_named(model, os.path.join(out_dir, "safetensors"))
-    for checkpoint in ("h5", "safetensors"):
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copy(
-                os.path.join(tokenizer_dir, name),
-                os.path.join(out_dir, checkpoint, name),
-            )
+    save_checkpoints(
+        model, pytorch_checkpoint_tensors(model), out_dir, tokenizer_dir
+    )
 
 
 if __name__ == "__main__":

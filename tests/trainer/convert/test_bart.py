@@ -13,7 +13,6 @@ and greedy tokens are compared with Hugging Face's.
 import json
 import os
 import random
-import shutil
 
 import keras_hub
 import numpy as np
@@ -27,7 +26,10 @@ from tests.families.harness import (
     train_family,
     transform_examples,
 )
-from tests.hf_reference_script import run_hf_reference_script
+from tests.hf_reference_script import (
+    copy_checkpoint,
+    run_hf_reference_script,
+)
 from textmill.config import with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
 from textmill.families import load_family
@@ -155,18 +157,6 @@ def test_preset_holds_tokenizer_files(hf_reference, presets):
         model.preprocessor.tokenizer.vocabulary_size()
         == model.backbone.vocabulary_size
     )
-
-
-def copy_checkpoint(hf_reference, tmp_path, config_changes=None):
-    """The safetensors checkpoint copied, with config.json changed."""
-    directory = shutil.copytree(
-        hf_reference / "safetensors", tmp_path / "checkpoint"
-    )
-    config_path = directory / "config.json"
-    config = json.loads(config_path.read_text())
-    config.update(config_changes or {})
-    config_path.write_text(json.dumps(config))
-    return directory
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ import gzip
 import importlib
 import json
 import os
-import shutil
 
 import keras_hub
 import numpy as np
@@ -24,7 +23,10 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from safetensors.numpy import load_file, save_file
 
-from tests.hf_reference_script import run_hf_reference_script
+from tests.hf_reference_script import (
+    copy_checkpoint,
+    run_hf_reference_script,
+)
 from textmill import features
 from textmill.config import PipelineConfig, with_overrides
 from textmill.corpus.default_corpus import write_default_corpus
@@ -242,18 +244,6 @@ def test_init_from_imports_tokenizer_and_weights(
     )
     logits = model.predict(ids_and_mask(reference), verbose=0)
     assert np.abs(logits - reference["logits"]).max() <= TOLERANCE
-
-
-def copy_checkpoint(hf_reference, tmp_path, config_changes=None):
-    """The safetensors checkpoint copied, with config.json changed."""
-    directory = shutil.copytree(
-        hf_reference / "safetensors", tmp_path / "checkpoint"
-    )
-    config_path = directory / "config.json"
-    config = json.loads(config_path.read_text())
-    config.update(config_changes or {})
-    config_path.write_text(json.dumps(config))
-    return directory
 
 
 @pytest.mark.parametrize(
