@@ -1,25 +1,13 @@
 """bench/longformer_classifier: byte encoding, checks, and agreeing arms."""
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(
-    os.path.dirname(__file__),
-    "..",
-    "..",
-    "bench",
-    "longformer_classifier",
-    "run.py",
-)
-_SPEC = importlib.util.spec_from_file_location("bench_lf_cls", _PATH)
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+from tests.bench.bench_scripts import load_bench, run_bench
+
+bench = load_bench("longformer_classifier")
 
 TINY = {
     "num_layers": 1,
@@ -64,30 +52,19 @@ def test_compare_reports_diff_agreement_and_accuracy():
 @pytest.mark.slow
 def test_arms_agree_on_a_tiny_model(tmp_path):
     pytest.importorskip("transformers")
-    repo = os.path.join(os.path.dirname(__file__), "..", "..")
-    done = subprocess.run(
-        [
-            sys.executable,
-            _PATH,
-            "--config",
-            json.dumps(TINY),
-            "--lengths",
-            "40",
-            "--repeats",
-            "1",
-            "--documents",
-            "8",
-            "--out-dir",
-            str(tmp_path),
-        ],
-        env={**os.environ, "PYTHONPATH": os.path.abspath(repo)},
-        capture_output=True,
-        text=True,
+    results = run_bench(
+        "longformer_classifier",
+        tmp_path,
+        "--config",
+        json.dumps(TINY),
+        "--lengths",
+        "40",
+        "--repeats",
+        "1",
+        "--documents",
+        "8",
         timeout=600,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(tmp_path / "results.json") as f:
-        results = json.load(f)
     row = results["by_length"]["40"]
     assert row["errors"] == {}
     assert row["checks"]["textmill"]["max_abs_logit_diff"] < 1e-4

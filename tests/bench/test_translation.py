@@ -1,20 +1,13 @@
 """bench/translation: new-token counting, sources, and agreeing arms."""
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(
-    os.path.dirname(__file__), "..", "..", "bench", "translation", "run.py"
-)
-_SPEC = importlib.util.spec_from_file_location("bench_translation", _PATH)
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+from tests.bench.bench_scripts import load_bench, run_bench
+
+bench = load_bench("translation")
 
 TINY = {
     "num_layers": 1,
@@ -42,30 +35,19 @@ def test_sources_have_unequal_lengths():
 @pytest.mark.slow
 def test_arms_agree_on_a_tiny_model(tmp_path):
     pytest.importorskip("transformers")
-    repo = os.path.join(os.path.dirname(__file__), "..", "..")
-    done = subprocess.run(
-        [
-            sys.executable,
-            _PATH,
-            "--config",
-            json.dumps(TINY),
-            "--repeats",
-            "1",
-            "--new-tokens",
-            "6",
-            "--documents",
-            "30",
-            "--out-dir",
-            str(tmp_path),
-        ],
-        env={**os.environ, "PYTHONPATH": os.path.abspath(repo)},
-        capture_output=True,
-        text=True,
+    results = run_bench(
+        "translation",
+        tmp_path,
+        "--config",
+        json.dumps(TINY),
+        "--repeats",
+        "1",
+        "--new-tokens",
+        "6",
+        "--documents",
+        "30",
         timeout=900,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(tmp_path / "results.json") as f:
-        results = json.load(f)
     assert results["errors"] == {}
     for arm in bench.ARMS:
         for batch in bench.BATCHES:
