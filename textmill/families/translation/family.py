@@ -53,6 +53,7 @@ from textmill.serving.model_metadata import read_model_metadata
 from textmill.serving.signatures import TRANSLATE
 from textmill.tokenization.bpe_files import BpeFiles
 from textmill.trainer.data import seq2seq_dataset, seq2seq_inputs
+from textmill.trainer.glorot_init import glorot_uniform_kernels
 from textmill.transform.byte_bpe_text import MERGES_ASSET, VOCAB_ASSET
 
 # BART architectures; `vocabulary_size` comes from Transform.
@@ -259,8 +260,9 @@ class TranslationFamily(Family[CausalLMPlan]):
 
     def build_model(self, run: TrainingRun, plan: CausalLMPlan) -> keras.Model:
         """A BART encoder-decoder of the preset's architecture over the
-        learned vocabulary, or the one at `train.init_from` (its weights,
-        over the vocabulary Transform imported from it).
+        learned vocabulary, its projections Glorot-uniform, or the one at
+        `train.init_from` (its weights, over the vocabulary Transform
+        imported from it).
 
         Raises:
             ValueError: the model at `train.init_from` has another
@@ -284,7 +286,11 @@ class TranslationFamily(Family[CausalLMPlan]):
         config = bart_preset(run.hparams.preset)
         config["vocabulary_size"] = plan.vocab_size
         backbone = keras_hub.models.BartBackbone(**config)
-        return keras_hub.models.BartSeq2SeqLM(backbone, preprocessor=None)
+        model = keras_hub.models.BartSeq2SeqLM(backbone, preprocessor=None)
+        # keras-hub's 0.02-scale kernels keep cross-attention uniform (the
+        # decoder ignores its source) at these widths; see glorot_init.
+        glorot_uniform_kernels(model, run.hparams.seed)
+        return model
 
     def export(
         self, run: TrainingRun, plan: CausalLMPlan, model: keras.Model
