@@ -1,6 +1,7 @@
 """SentencePairGen's executor through the real Beam pipeline."""
 
 import glob
+import itertools
 import json
 import os
 import random
@@ -103,9 +104,14 @@ def run_executor(tmp_path, name, beam_args=(), **params):
 
 def read_pairs(pairs, split: str) -> list[tuple[str, str, int]]:
     """The split's pairs, sorted (file order is the runner's business)."""
+    return sorted(pairs_in_file_order(pairs, split))
+
+
+def pairs_in_file_order(pairs, split: str) -> list[tuple[str, str, int]]:
+    """The split's pairs as a reader streams them: file by file."""
     rows = []
     pattern = os.path.join(pairs.uri, f"Split-{split}", "*.gz")
-    for path in glob.glob(pattern):
+    for path in sorted(glob.glob(pattern)):
         for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
             example = tf.train.Example.FromString(record.numpy())
             feature = example.features.feature
@@ -116,7 +122,7 @@ def read_pairs(pairs, split: str) -> list[tuple[str, str, int]]:
                     feature["is_next"].int64_list.value[0],
                 )
             )
-    return sorted(rows)
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +152,20 @@ def test_pairs_are_balanced_and_labelled_correctly(single_worker):
             )
         else:
             assert not owners_a & owners_b
+
+
+def test_labels_are_mixed_in_file_order(single_worker):
+    """A reader streaming the split sees both labels throughout, not every
+    true pair and then every random-next one (which a training shuffle
+    buffer smaller than the split cannot mix)."""
+    pairs, _ = single_worker
+    labels = [label for _, _, label in pairs_in_file_order(pairs, "train")]
+    runs = [len(list(run)) for _, run in itertools.groupby(labels)]
+    assert len(labels) > 60
+    assert max(runs) <= 8, runs
+    assert len(runs) >= len(labels) // 4, runs
+    for half in (labels[: len(labels) // 2], labels[len(labels) // 2 :]):
+        assert 0.3 < sum(half) / len(half) < 0.7
 
 
 def test_report_counts_drops_by_reason(single_worker):

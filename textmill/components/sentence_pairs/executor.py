@@ -1,7 +1,8 @@
 """SentencePairGen's executor: a Beam pipeline from documents to NSP pairs.
 
 Stages, for each split of the input: ReadDocuments -> SortedKeys ->
-PlanPairs -> FillNegatives -> WritePairs; then WriteReport over all splits
+PlanPairs -> FillNegatives -> ShufflePairs -> WritePairs; then WriteReport
+over all splits
 (`example_io` writes the splits and the report and finishes the artifact).
 
 Choosing "another document" for a random-next pair without global random
@@ -270,7 +271,61 @@ def FillNegatives(
     )
 
 
-# 5. WritePairs (example_io.WriteSplit)
+# 5. ShufflePairs
+
+# Pairs are written bucket by bucket, each bucket in a random order; a
+# bucket holds about this many pairs, of both labels.
+_PAIRS_PER_BUCKET = 256
+
+
+def _in_random_order(
+    item: tuple[int, list[tuple[int, pairing.Pair]]],
+) -> Iterator[pairing.Pair]:
+    _, keyed = item
+    for _, pair in sorted(keyed):
+        yield pair
+
+
+@beam.ptransform_fn
+def ShufflePairs(
+    pairs: beam.PCollection[pairing.Pair], seed: int
+) -> beam.PCollection[pairing.Pair]:
+    """The pairs in a random order that mixes the labels.
+
+    PlanPairs emits every true pair and FillNegatives every random-next
+    one, and the runner writes them largely in that order: tens of
+    thousands of one label, then of the other. The Trainer's shuffle
+    buffer (10,000 examples) cannot undo such runs, so its batches would
+    hold one label and the model would learn the order of the file, not
+    the pairs. Each pair goes by its `pairing.pair_order_key` into one of
+    `count / _PAIRS_PER_BUCKET` buckets and is sorted by that key there,
+    so whatever order a runner gives the buckets, the labels are mixed at
+    the scale of a bucket, and no bucket outgrows a worker's memory.
+
+    Args:
+        pairs: the split's pairs, in any order.
+        seed: the pairing seed.
+
+    Returns:
+        The same pairs.
+    """
+
+    def keyed(
+        pair: pairing.Pair, count: int
+    ) -> tuple[int, tuple[int, pairing.Pair]]:
+        key = pairing.pair_order_key(seed, pair)
+        return key % max(1, count // _PAIRS_PER_BUCKET), (key, pair)
+
+    count = pairs | "Count" >> beam.combiners.Count.Globally()
+    return (
+        pairs
+        | "Key" >> beam.Map(keyed, count=beam.pvalue.AsSingleton(count))
+        | "Bucket" >> beam.GroupByKey()
+        | "Sort" >> beam.FlatMap(_in_random_order)
+    )
+
+
+# 6. WritePairs (example_io.WriteSplit)
 
 
 def _features(pair: pairing.Pair) -> dict[str, str | int]:
@@ -287,7 +342,7 @@ def _label_tally(pair: pairing.Pair, split: str) -> _Tally:
     return split, name, 1
 
 
-# 6. WriteReport (example_io.WriteReport, summing with SumReport)
+# 7. WriteReport (example_io.WriteReport, summing with SumReport)
 
 
 def _report(
@@ -454,6 +509,7 @@ class Executor(example_io.ExamplesExecutor):
         written = (
             (positives, negatives)
             | f"FlattenPairs[{split}]" >> beam.Flatten()
+            | f"ShufflePairs[{split}]" >> ShufflePairs(config["seed"])
             | f"WritePairs[{split}]"
             >> example_io.WriteSplit(split, output_uri, _features, _label_tally)
         )

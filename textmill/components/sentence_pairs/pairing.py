@@ -115,6 +115,22 @@ def document_key(seed: int, doc_id: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+def pair_order_key(seed: int, pair: Pair) -> int:
+    """A 64-bit key of a pair that depends only on the seed and its
+    content: sorting by it puts the pairs in a random order, the same on
+    every runner.
+
+    Args:
+        seed: the pairing seed.
+        pair: the pair.
+
+    Returns:
+        An int in `[0, 2**64)`.
+    """
+    text = f"order:{seed}:{pair.is_next}:{pair.sentence_a}\0{pair.sentence_b}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
 def document_rng(seed: int, doc_id: str) -> random.Random:
     """The random generator of one document's pairs.
 
