@@ -27,8 +27,12 @@ CORPUS_FLAGS := --translations $(TRANSLATION_LANG)
 CORPUS_DIR := $(WORK_DIR)/corpus-$(TRANSLATION_LANG)
 RUN_FLAGS := --train-steps 3000
 endif
+# Test processes: most of a pipeline test is single-threaded Python (Beam,
+# TFX, Transform's analysis), so two processes on two cores finish sooner.
+# A file's tests stay in one process and share its module fixtures.
+TEST_WORKERS ?= 2
 # The 30 slowest tests close the report: where the suite spends its time.
-PYTEST_ARGS ?= --durations=30
+PYTEST_ARGS ?= --durations=30 -n $(TEST_WORKERS) --dist loadfile
 # LiteRT-LM's packer and runtime: their own venv (protobuf >= 6.31, which
 # TF 2.16 cannot share one with); textmill finds it through this variable.
 LITERT_VENV ?= .venv-litert
