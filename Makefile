@@ -19,6 +19,13 @@ ifeq ($(FAMILY),longformer_classifier)
 CORPUS_FLAGS := --labels
 CORPUS_DIR := $(WORK_DIR)/corpus-labels
 endif
+# Next sentence prediction needs more documents than the standard
+# library has: the installed packages' docstrings too.
+ifeq ($(FAMILY),bert_nsp)
+CORPUS_FLAGS := --with-packages
+CORPUS_DIR := $(WORK_DIR)/corpus-packages
+RUN_FLAGS := --train-steps 3000
+endif
 # The translation family reads (English, TRANSLATION_LANG) pairs from the
 # machine's gettext catalogs (/usr/share/locale/LANG/LC_MESSAGES/*.mo).
 TRANSLATION_LANG ?= de

@@ -5,6 +5,7 @@ import importlib
 import inspect
 import json
 import os
+import sysconfig
 
 import pytest
 
@@ -16,11 +17,13 @@ from textmill.corpus.default_corpus import (
     MIN_DOCUMENT_CHARS,
     MIN_LABEL_EXAMPLES,
     MIN_LABELLED_CHARS,
+    PACKAGES_CORPUS_FILE_NAME,
     SUMMARY_CORPUS_FILE_NAME,
     write_default_corpus,
     write_label_corpus,
     write_summary_corpus,
 )
+from textmill.pipelines.cli import main
 
 
 def read_corpus(path):
@@ -109,3 +112,37 @@ def test_label_corpus_takes_package_areas_in_turn(tmp_path):
         write_label_corpus(str(tmp_path / "few"), max_documents=len(labels))
     )
     assert first == rows[: len(labels)]
+
+
+def test_with_packages_adds_the_installed_packages_docstrings(tmp_path):
+    pattern = write_default_corpus(
+        str(tmp_path), max_documents=30, with_packages=True
+    )
+    assert pattern == os.path.join(str(tmp_path), "*")
+    assert sorted(os.listdir(tmp_path)) == [
+        PACKAGES_CORPUS_FILE_NAME,
+        CORPUS_FILE_NAME,
+    ]
+    stdlib = read_corpus(tmp_path / CORPUS_FILE_NAME)
+    packages = read_corpus(tmp_path / PACKAGES_CORPUS_FILE_NAME)
+    assert len(stdlib) == len(packages) == 30
+    assert not {row["module"] for row in stdlib} & {
+        row["module"] for row in packages
+    }
+    # Modules of the environment's site-packages, such as absl's.
+    site_packages = sysconfig.get_paths()["purelib"]
+    for row in packages:
+        top = row["module"].split(".")[0]
+        assert os.path.exists(os.path.join(site_packages, top)) or any(
+            name.startswith(top + ".") for name in os.listdir(site_packages)
+        ), row["module"]
+        assert len(row["text"]) >= MIN_DOCUMENT_CHARS
+
+
+def test_with_packages_is_refused_beside_another_corpus(tmp_path, capsys):
+    code = main(
+        ["corpus", "--labels", "--with-packages", str(tmp_path / "out")]
+    )
+    assert code != 0
+    assert "--with-packages" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -32,6 +32,10 @@ MIN_BODY_CHARS = 120
 MIN_LABELLED_CHARS = 200
 MIN_LABEL_EXAMPLES = 60
 LABEL_CORPUS_FILE_NAME = "stdlib_labels.jsonl.gz"
+# With `with_packages`: the installed packages' module documents, after the
+# standard library's, in their own file.
+PACKAGES_CORPUS_FILE_NAME = "package_docstrings.jsonl.gz"
+MAX_PACKAGE_DOCUMENTS = 4000
 # Directories that hold test suites, the IDLE application or third-party
 # packages rather than the standard library's own modules.
 _SKIPPED_DIRS = frozenset(
@@ -151,7 +155,21 @@ def _write_jsonl_gz(
     return out_path
 
 
-def write_default_corpus(out_dir: str, max_documents: int | None = None) -> str:
+def _module_documents(root: str) -> Iterator[dict[str, str]]:
+    """`{"text", "module"}` of every module under `root` whose docstrings
+    hold at least `MIN_DOCUMENT_CHARS` characters, in path order."""
+    for module, path in _module_files(root):
+        text = _module_document(path)
+        if text is not None and len(text) >= MIN_DOCUMENT_CHARS:
+            yield {"text": text, "module": module}
+
+
+def write_default_corpus(
+    out_dir: str,
+    max_documents: int | None = None,
+    *,
+    with_packages: bool = False,
+) -> str:
     """Writes the standard-library docstring corpus as gzipped JSON Lines.
 
     Each line is `{"text": ..., "module": ...}`, one per standard-library
@@ -164,23 +182,36 @@ def write_default_corpus(out_dir: str, max_documents: int | None = None) -> str:
         out_dir: the local directory to write to.
         max_documents: keep only the first this many documents; None keeps
             them all.
+        with_packages: also write, to `PACKAGES_CORPUS_FILE_NAME` beside
+            it, the first `MAX_PACKAGE_DOCUMENTS` module documents of the
+            installed third-party packages (the environment's
+            site-packages; ten times the standard library's text, for
+            tasks that need more, such as next sentence prediction).
 
     Returns:
         The path of the written file, `{out_dir}/stdlib_docstrings.jsonl.gz`,
-        usable as a TextExampleGen input pattern.
+        usable as a TextExampleGen input pattern; with `with_packages`,
+        `{out_dir}/*` (both files).
 
     Raises:
         ValueError: if `max_documents` is not None nor a positive int.
     """
     _check_max_documents(max_documents)
-
-    def records() -> Iterator[dict[str, str]]:
-        for module, path in _module_files(sysconfig.get_paths()["stdlib"]):
-            text = _module_document(path)
-            if text is not None and len(text) >= MIN_DOCUMENT_CHARS:
-                yield {"text": text, "module": module}
-
-    return _write_jsonl_gz(records(), out_dir, CORPUS_FILE_NAME, max_documents)
+    path = _write_jsonl_gz(
+        _module_documents(sysconfig.get_paths()["stdlib"]),
+        out_dir,
+        CORPUS_FILE_NAME,
+        max_documents,
+    )
+    if not with_packages:
+        return path
+    _write_jsonl_gz(
+        _module_documents(sysconfig.get_paths()["purelib"]),
+        out_dir,
+        PACKAGES_CORPUS_FILE_NAME,
+        min(max_documents or MAX_PACKAGE_DOCUMENTS, MAX_PACKAGE_DOCUMENTS),
+    )
+    return os.path.join(out_dir, "*")
 
 
 def write_summary_corpus(out_dir: str, max_documents: int | None = None) -> str:

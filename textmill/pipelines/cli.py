@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -93,6 +94,16 @@ def _cmd_corpus(args) -> int:
         write_summary_corpus,
     )
 
+    if args.with_packages and (
+        args.summaries or args.labels or args.translations
+    ):
+        print(
+            "textmill corpus FAILED: --with-packages adds documents to the "
+            "default corpus only; drop --summaries, --labels or "
+            "--translations, or --with-packages.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if args.translations:
         from textmill.corpus.translations import (
             describe,
@@ -111,7 +122,9 @@ def _cmd_corpus(args) -> int:
             return EXIT_FAILED
         print(describe(path, report))
         return 0
-    write = write_default_corpus
+    write = functools.partial(
+        write_default_corpus, with_packages=args.with_packages
+    )
     if args.summaries:
         write = write_summary_corpus
     elif args.labels:
@@ -150,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LANG",
         help="write (English, LANG) pairs from the gettext catalogs "
         "(*.mo) under --locale-dir, for the translation family",
+    )
+    corpus.add_argument(
+        "--with-packages",
+        action="store_true",
+        help="with the default corpus: also the docstrings of the "
+        "installed third-party packages, for next sentence prediction "
+        "(bert_nsp)",
     )
     corpus.add_argument(
         "--locale-dir",
