@@ -1,6 +1,7 @@
 import pytest
 
 from textmill.config import (
+    DEFAULT_LEARNING_RATE,
     ConfigError,
     PipelineConfig,
     config_from_dict,
@@ -13,6 +14,19 @@ def test_defaults_name_model_and_pipeline_after_family():
     config = PipelineConfig()
     assert config.model_name == "distilgpt2"
     assert config.pipeline_name == "textmill-distilgpt2"
+
+
+def test_learning_rate_left_at_zero_takes_the_familys_default():
+    nsp = with_overrides(PipelineConfig(), top={"family": "bert_nsp"})
+    assert nsp.train.learning_rate == 0
+    assert nsp.trainer_config.learning_rate == 3e-4
+    assert PipelineConfig().trainer_config.learning_rate == (
+        DEFAULT_LEARNING_RATE
+    )
+    assert PipelineConfig().train.peak_learning_rate == DEFAULT_LEARNING_RATE
+    chosen = with_overrides(nsp, train={"learning_rate": 1e-3})
+    assert chosen.trainer_config.learning_rate == 1e-3
+    assert chosen.trainer_config == chosen.train
 
 
 def test_round_trip_through_dict():
@@ -53,6 +67,7 @@ def test_unknown_key_is_named(tmp_path):
         ("validation", {"max_perplexity": 0.5}, "max_perplexity"),
         ("export", {"tflite_variants": ["int4"]}, "tflite_variants"),
         ("tokenizer", {"vocab_size": 100}, "vocab_size"),
+        ("train", {"learning_rate": -1e-3}, "learning_rate"),
         ("train", {"distill_temperature": 0.0}, "distill_temperature"),
         ("train", {"distill_kl_weight": -1.0}, "distill_kl_weight"),
         (

@@ -22,6 +22,11 @@ if typing.TYPE_CHECKING:
     from textmill.families import Family
 
 
+# The peak learning rate of families that declare none (see
+# `FamilySpec.learning_rate`).
+DEFAULT_LEARNING_RATE = 1e-3
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
@@ -117,7 +122,9 @@ class TrainConfig:
         batch_size: global batch size, kept fixed across device layouts.
         train_steps: optimizer steps.
         eval_steps: batches of the eval split evaluated after training.
-        learning_rate: peak learning rate (linear warm-up, cosine decay).
+        learning_rate: peak learning rate (linear warm-up, cosine decay);
+            0 takes the family's default (`FamilySpec.learning_rate`,
+            else `DEFAULT_LEARNING_RATE`).
         warmup_steps: linear warm-up steps.
         weight_decay: AdamW weight decay.
         checkpoint_every: steps between resumable checkpoints.
@@ -140,7 +147,7 @@ class TrainConfig:
     batch_size: int = 16
     train_steps: int = 300
     eval_steps: int = 20
-    learning_rate: float = 1e-3
+    learning_rate: float = 0.0
     warmup_steps: int = 30
     weight_decay: float = 0.01
     checkpoint_every: int = 50
@@ -165,14 +172,22 @@ class TrainConfig:
                 raise ConfigError(
                     f"train.{name} must be >= 1, got {getattr(self, name)}."
                 )
-        if self.learning_rate <= 0:
+        if self.learning_rate < 0:
             raise ConfigError(
-                f"train.learning_rate must be > 0, got {self.learning_rate}."
+                f"train.learning_rate must be > 0, or 0 for the family's "
+                f"default; got {self.learning_rate}."
             )
         _check_choice(
             "train.mixed_precision", self.mixed_precision, ("auto", "on", "off")
         )
         self._validate_distillation()
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """`learning_rate`, or the shared default where it is 0 (a
+        PipelineConfig's `trainer_config` puts the family's default
+        there first)."""
+        return self.learning_rate or DEFAULT_LEARNING_RATE
 
     def _validate_distillation(self) -> None:
         if self.distill_from and self.init_from:
@@ -390,6 +405,17 @@ class PipelineConfig:
         if not family.target_field:
             return ""
         return self.ingest.target_field or family.target_field
+
+    @property
+    def trainer_config(self) -> TrainConfig:
+        """`train` as the Trainer runs it: a learning rate left at 0 takes
+        the family's default."""
+        if self.train.learning_rate:
+            return self.train
+        rate = _families()[self.family].learning_rate
+        return dataclasses.replace(
+            self.train, learning_rate=rate or DEFAULT_LEARNING_RATE
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -189,7 +189,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=config.train.eval_steps),
         custom_config={
             "family": config.family,
-            "train": dataclasses.asdict(config.train),
+            "train": dataclasses.asdict(config.trainer_config),
             "checkpoint_root": config.checkpoint_root,
             # val_nll on the units ModelValidator scores.
             "eval_units": config.validation.max_eval_windows,

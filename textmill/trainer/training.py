@@ -121,10 +121,10 @@ def learning_rate_schedule(train: TrainConfig):
     """Linear warm-up to the peak rate, then cosine decay to 10 % of it."""
     warmup = min(train.warmup_steps, max(train.train_steps - 1, 0))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else train.learning_rate,
+        initial_learning_rate=0.0 if warmup else train.peak_learning_rate,
         decay_steps=max(train.train_steps - warmup, 1),
         alpha=0.1,
-        warmup_target=train.learning_rate if warmup else None,
+        warmup_target=train.peak_learning_rate if warmup else None,
         warmup_steps=warmup,
     )
 
