@@ -136,9 +136,9 @@ FAMILIES: dict[str, FamilySpec] = {
             higher_is_better=True,
             sentence_pairs=True,
             presets=("tiny", "base", "bert_tiny", "bert_base"),
-            # From scratch on NSP alone, the tiny model's loss stays at
-            # ln 2 for 800 steps at 1e-3; at 3e-4 it leaves it after
-            # 300-450.
+            # From scratch on the default run's corpus, the tiny model
+            # reaches 0.84 eval accuracy in 3,000 steps at 3e-4; at 1e-3 it
+            # reaches 0.69 by step 550, then falls back to loss ln 2.
             learning_rate=3e-4,
         ),
         FamilySpec(
