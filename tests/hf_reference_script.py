@@ -9,13 +9,19 @@ import shutil
 import subprocess
 import sys
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
 
 def run_hf_reference_script(script: str, *args: str, timeout: int = 300):
-    """Runs `python script *args` under `TF_USE_LEGACY_KERAS=1`; a failure
-    fails the calling test with the end of the script's stderr."""
+    """Runs `python script *args` under `TF_USE_LEGACY_KERAS=1`, with this
+    directory on its path (for `hf_pytorch_names`); a failure fails the
+    calling test with the end of the script's stderr."""
+    path = os.pathsep.join(
+        p for p in (TESTS_DIR, os.environ.get("PYTHONPATH")) if p
+    )
     done = subprocess.run(
         [sys.executable, script, *args],
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+        env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONPATH": path},
         capture_output=True,
         text=True,
         timeout=timeout,

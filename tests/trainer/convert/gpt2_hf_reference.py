@@ -24,8 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 # Beside this script, whose folder Python puts first on sys.path.
+from hf_pytorch_names import pytorch_named_tensors
 from hf_reference_files import (
-    pytorch_named_tensors,
     read_corpus,
     save_checkpoints,
     train_byte_level_bpe,

@@ -8,12 +8,8 @@ import json
 import os
 import shutil
 
-import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers.modeling_tf_pytorch_utils import (
-    convert_tf_weight_name_to_pt_weight_name,
-)
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
 
@@ -37,20 +33,6 @@ def train_byte_level_bpe(documents, vocab_size, special_tokens):
     )
     tokenizer.train_from_iterator(documents, trainer=trainer)
     return tokenizer
-
-
-def pytorch_named_tensors(model):
-    """The TF model's weights under their PyTorch names and layouts."""
-    tensors = {}
-    for weight in model.weights:
-        name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, tf_weight_shape=weight.shape
-        )
-        value = weight.numpy()
-        if transpose.name != "NO":
-            value = value.T
-        tensors[name] = np.ascontiguousarray(value)
-    return tensors
 
 
 def save_checkpoints(model, tensors, out_dir, tokenizer_dir):

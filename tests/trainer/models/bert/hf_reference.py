@@ -19,15 +19,13 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from hf_pytorch_names import pytorch_named_tensors
 from safetensors.numpy import save_file
 from transformers import (
     BertConfig,
     TFBertForNextSentencePrediction,
     TFBertForPreTraining,
     TFBertModel,
-)
-from transformers.modeling_tf_pytorch_utils import (
-    convert_tf_weight_name_to_pt_weight_name,
 )
 
 VOCAB = 48
@@ -70,17 +68,14 @@ def make_inputs(rng, vocab=VOCAB, total=14, lengths=((5, 6), (3, 4))):
 
 def save_pytorch_named(model, directory):
     """A PyTorch-named safetensors file, layer norms as `gamma`/`beta`."""
-    tensors = {}
-    for weight in model.weights:
-        name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, tf_weight_shape=weight.shape
-        )
-        value = weight.numpy()
-        if transpose.name != "NO":
-            value = value.T
-        if "LayerNorm" in name:
-            name = name.replace(".weight", ".gamma").replace(".bias", ".beta")
-        tensors[name] = np.ascontiguousarray(value)
+    tensors = {
+        (
+            name.replace(".weight", ".gamma").replace(".bias", ".beta")
+            if "LayerNorm" in name
+            else name
+        ): value
+        for name, value in pytorch_named_tensors(model).items()
+    }
     if isinstance(model, TFBertForPreTraining):
         tensors["cls.predictions.decoder.weight"] = tensors[
             "bert.embeddings.word_embeddings.weight"

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from hf_pytorch_names import pytorch_named_tensors
 from safetensors.numpy import save_file
 from transformers import (
     LongformerConfig,
@@ -26,9 +27,6 @@ from transformers import (
     TFLongformerForMaskedLM,
     TFLongformerModel,
     TFRobertaForMaskedLM,
-)
-from transformers.modeling_tf_pytorch_utils import (
-    convert_tf_weight_name_to_pt_weight_name,
 )
 
 VOCAB = 64
@@ -66,17 +64,9 @@ def save_pytorch_named(model, directory):
     A bare base model's names lose the `longformer.` prefix, as PyTorch's
     `LongformerModel` state dicts have none.
     """
-    tensors = {}
-    for weight in model.weights:
-        name, transpose = convert_tf_weight_name_to_pt_weight_name(
-            weight.name, tf_weight_shape=weight.shape
-        )
-        value = weight.numpy()
-        if transpose.name != "NO":
-            value = value.T
-        if isinstance(model, TFLongformerModel):
-            name = name.removeprefix("longformer.")
-        tensors[name] = np.ascontiguousarray(value)
+    tensors = pytorch_named_tensors(model)
+    if isinstance(model, TFLongformerModel):
+        tensors = {k.removeprefix("longformer."): v for k, v in tensors.items()}
     model.config.save_pretrained(directory)
     save_file(
         tensors,
