@@ -106,12 +106,42 @@ def test_scores_are_the_models_log_probs(model, greedy):
         )
 
 
-def test_xla_and_graph_greedy_agree(model, greedy):
-    out = run(
-        CausalLMGenerator(model, jit_compile=False),
-        SamplerSettings(max_new_tokens=NEW),
-    )
+@pytest.fixture(scope="module")
+def graph_generator(model):
+    """TensorFlow's own kernels: greedy rows decode at their own positions
+    (the `generator` fixture's XLA loops move all rows together)."""
+    return CausalLMGenerator(model, jit_compile=False)
+
+
+def test_xla_and_graph_greedy_agree(graph_generator, greedy):
+    out = run(graph_generator, SamplerSettings(max_new_tokens=NEW))
     assert rows(out) == rows(greedy)
+
+
+@pytest.mark.parametrize("stop", [False, True], ids=["no stop", "stop"])
+def test_rows_at_their_own_positions_are_the_models_greedy(
+    model, graph_generator, greedy, stop
+):
+    """Each row starts after its own prompt, and a row that stops early
+    keeps its tokens while the others go on: tokens, scores and padding as
+    the uncached model's greedy continuation of each prompt alone."""
+    stop_id = new_tokens(greedy, 0)[2] if stop else None
+    out = run(
+        graph_generator,
+        SamplerSettings(max_new_tokens=NEW, stop_token_id=stop_id),
+    )
+    ids = out.token_ids.numpy()
+    for row, prompt in enumerate(PROMPTS):
+        tokens = new_tokens(out, row)
+        assert tokens == uncached_greedy(model, prompt, NEW, stop_id)
+        np.testing.assert_allclose(
+            out.sequence_scores.numpy()[row],
+            sequence_log_prob(model, prompt, tokens),
+            atol=1e-4,
+        )
+        assert (ids[row, len(prompt) + len(tokens) :] == 0).all()
+    if stop:
+        assert len(new_tokens(out, 0)) == 3
 
 
 @pytest.mark.parametrize(

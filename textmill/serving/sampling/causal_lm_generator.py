@@ -30,10 +30,12 @@ class CausalLMGenerator:
 
     Prompts are decoded right-padded (see `decode_ops`): each token keeps
     its position in the prompt alone, so a prompt gives the same tokens in
-    a batch as on its own, and the model needs neither per-row positions
-    nor an attention mask in its cached forward pass. Rows whose prompt is
-    longer than the shortest one copy their prompt tokens in the first
-    steps.
+    a batch as on its own, and the model needs no attention mask for
+    padding. Greedy decoding and sampling without XLA give each row its
+    own position, so a batch takes `max_new_tokens` steps whatever its
+    prompt lengths; the other loops move all rows together, and rows whose
+    prompt is longer than the shortest one copy their prompt tokens in the
+    first steps.
 
     Args:
         model: a keras-hub GPT-2 family causal LM (`GPT2CausalLM`),

@@ -2,15 +2,20 @@
 
 A decoding loop works on right-padded prompts: row `r` holds its prompt in
 positions `[0, prompt_lengths[r])` of a `[batch, total_length]` buffer, so
-each token sits at its position in the prompt alone. Every step fills one
-position `t` for all rows: rows whose prompt is longer than `t` copy their
-prompt token ("forced"), the others choose a new token. Causal attention
-never looks past `t`, so the padding that a shorter row has at `t` is never
-seen before it is overwritten, and no attention mask is needed.
+each token sits at its position in the prompt alone. The prefill runs
+every prompt whole. Then each step fills, with TensorFlow's own kernels,
+each row's own next position (greedy decoding and sampling: every row
+chooses from its first step, so a batch of unequal prompts takes
+`max_new_tokens` steps); or else one position `t` for all rows, where
+rows whose prompt is longer than `t` copy their prompt token ("forced")
+and the others choose a new token (beam and contrastive search, XLA
+loops, TFLite). Causal attention never looks past a row's position, so
+the padding a shorter row has there is never seen before it is
+overwritten.
 
 The key-value cache holds, per transformer layer, a keys and a values
 tensor of `[batch, num_heads, total_length, head_dim]`, written at the
-step's position.
+step's position(s).
 
 Why this forks keras-hub's cached call. keras-hub (0.25) decodes with
 `GPT2CausalLM.call_with_cache` inside `CausalLM.generate_step`, driven by a
@@ -33,7 +38,9 @@ must do, that path does not fit:
 - Lengths per row. keras-hub runs every row to the end of the buffer
   unless all rows have stopped; here each row stops at its own
   `prompt length + max_new_tokens` (or its stop token), and the loop ends
-  when every row has.
+  when every row has. keras-hub also starts every row after the shortest
+  prompt, a longer row copying its prompt one step per token; here greedy
+  decoding and sampling start each row after its own prompt.
 - Work per step. `_build_cache` seeds the cache by running the model over
   the whole padded buffer, not only the prompts; the cache is one tensor
   `[batch, layers, 2, length, heads, head_dim]` that each step slices per
@@ -163,7 +170,9 @@ def forward(
         model: the causal LM.
         token_ids: int32 `[batch, length]`.
         cache: the per-layer caches (see `empty_cache`).
-        index: int32 scalar, the position of the first token.
+        index: int32 scalar, the position of the first token; or int32
+            `[batch]`, each row's position of its one token (`token_ids`
+            `[batch, 1]`; needs `tf_kernels`).
         tf_kernels: True when TensorFlow's own kernels run the call:
             then a single row's language-model head is a plain
             matrix-vector product (a `tf.cond`), and cache writes are
@@ -171,9 +180,10 @@ def forward(
             (which needs the write's offsets as compile-time constants in
             a loop) and for TFLite (whose shape propagation through that
             conditional inside the decoding loop fails).
-        logits_at: None, or an int32 scalar: apply the language-model head
-            only at this offset in `token_ids` (a prefill needs the logits
-            of one position; the head is most of a position's cost).
+        logits_at: None, or an int32 scalar or `[batch]` (one per row):
+            apply the language-model head only at this offset in
+            `token_ids` (a prefill needs the logits of one position per
+            row; the head is most of a position's cost).
 
     Returns:
         `(logits [batch, length, vocab] float32, hidden [batch, length,
@@ -181,14 +191,29 @@ def forward(
         1, vocab]`.
     """
     backbone = model.backbone
+    index = tf.convert_to_tensor(index, tf.int32)
+    per_row = index.shape.rank == 1
+    if per_row and not tf_kernels:
+        raise ValueError(
+            "a position per row needs tf_kernels=True (its cache write is "
+            "a scatter, which XLA loops and TFLite are not given here)."
+        )
     x = backbone.token_embedding(token_ids)
-    x = x + backbone.position_embedding(x, start_index=index)
     length = tf.shape(token_ids)[1]
     total_length = tf.shape(cache[0][0])[2]
-    # [length, total_length]: 0 where a query may attend, else -1e9.
-    visible = tf.range(total_length)[None, :] <= (
-        index + tf.range(length)[:, None]
-    )
+    if per_row:
+        # One token per row at its own position: [batch, 1, hidden].
+        x = x + backbone.position_embedding(x, positions=index[:, None])
+        # [batch, 1, 1, total_length], broadcast over heads.
+        visible = tf.range(total_length)[None, :] <= index[:, None]
+        visible = visible[:, None, None, :]
+    else:
+        x = x + backbone.position_embedding(x, start_index=index)
+        # [length, total_length].
+        visible = tf.range(total_length)[None, :] <= (
+            index + tf.range(length)[:, None]
+        )
+    # 0 where a query may attend, else -1e9.
     mask = tf.where(visible, 0.0, -1e9)
     updated = []
     for layer, (keys, values) in zip(
@@ -201,7 +226,11 @@ def forward(
     hidden = backbone.layer_norm(x)
     at = hidden
     if logits_at is not None:
-        at = tf.gather(hidden, [logits_at], axis=1)  # [batch, 1, hidden]
+        logits_at = tf.convert_to_tensor(logits_at, tf.int32)
+        if logits_at.shape.rank == 0:
+            at = tf.gather(hidden, [logits_at], axis=1)  # [batch, 1, hidden]
+        else:
+            at = tf.gather(hidden, logits_at[:, None], batch_dims=1)
     return (
         tf.cast(_logits(backbone.token_embedding, at, tf_kernels), tf.float32),
         tf.cast(hidden, tf.float32),
@@ -244,7 +273,22 @@ def _write(cache: tf.Tensor, update: tf.Tensor, index, tf_kernels: bool):
     batch 8 (12 writes per step, 96 positions) it measured 1.0 against
     3.2 ms of CPU time per step. Without `tf_kernels`, the
     dynamic-update-slice: XLA and TFLite compile it in a loop.
+
+    With `index` of `[batch]` (one position per row, `update` of length
+    1), a `TensorScatterUpdate`, also in place.
     """
+    if index.shape.rank == 1:
+        # [batch, heads, 3]: (row, head, the row's position).
+        shape = tf.shape(update)[:2]
+        indices = tf.stack(
+            [
+                tf.broadcast_to(tf.range(shape[0])[:, None], shape),
+                tf.broadcast_to(tf.range(shape[1])[None, :], shape),
+                tf.broadcast_to(index[:, None], shape),
+            ],
+            axis=-1,
+        )
+        return tf.tensor_scatter_nd_update(cache, indices, update[:, :, 0])
     if not tf_kernels:
         return keras.ops.slice_update(cache, [0, 0, index, 0], update)
     end = index + tf.shape(update)[2]
@@ -306,7 +350,7 @@ def prefill(
         prompt_ids: int32 `[batch, width]`, right-padded.
         total_length: positions of the cache (>= width).
         logits_at: int32 scalar, the position whose logits are returned
-            (the head runs there only).
+            (the head runs there only), or `[batch]`, one per row.
         tf_kernels: see `forward`.
 
     Returns:
@@ -331,7 +375,8 @@ def decode_step(
         model: the causal LM, or a `CachedDecoder` (as `prefill`).
         token_ids: int32 `[rows]`.
         cache: the caches of those rows.
-        index: int32 scalar, the position of `token_ids`.
+        index: int32 scalar, the position of `token_ids`, or `[rows]`,
+            each row's own (see `forward`).
         tf_kernels: see `forward`.
 
     Returns:
@@ -357,9 +402,10 @@ def repeat_rows(cache: tuple, times) -> tuple:
 
 
 def set_column(buffer: tf.Tensor, index, values: tf.Tensor) -> tf.Tensor:
-    """`buffer[..., index] = values` for a `[..., length]` buffer."""
+    """`buffer[..., index] = values` for a `[..., length]` buffer; `index`
+    is a scalar, or one per row of a `[batch, length]` buffer."""
     length = tf.shape(buffer)[-1]
-    at = tf.equal(tf.range(length), index)
+    at = tf.equal(tf.range(length), tf.expand_dims(index, -1))
     return tf.where(at, values[..., tf.newaxis], buffer)
 
 

@@ -35,7 +35,8 @@ def sample_search(
             never).
         sample: False for greedy decoding, True for sampling.
         temperature, top_k, top_p: sampling knobs (see `token_filters`).
-        seed: int64 `[2]`; step `t` draws with the seed folded with `t`.
+        seed: int64 `[2]`; step `t` draws with the seed folded with the
+            shortest prompt's length + `t`.
         tf_kernels: see `decode_ops.forward` (False for TFLite and under
             XLA).
 
@@ -47,55 +48,86 @@ def sample_search(
     """
     batch = tf.shape(prompt_ids)[0]
     width = tf.shape(prompt_ids)[1]
-    token_ids = tf.pad(prompt_ids, [[0, 0], [0, total_length - width]])
-    start = tf.reduce_min(prompt_lengths)
-    # Logits of the first position to fill: [batch, vocab].
+    # Prompts, then PAD_ID: a row writes nothing once it is done.
+    token_ids = tf.where(
+        tf.range(total_length)[None, :] < prompt_lengths[:, None],
+        tf.pad(prompt_ids, [[0, 0], [0, total_length - width]]),
+        decode_ops.PAD_ID,
+    )
+    # Each row's next position to fill. With a position per row, each row
+    # starts after its own prompt; otherwise all rows move together from
+    # the end of the shortest prompt, the longer ones copying theirs (one
+    # step per copied token: the cost of XLA loops and TFLite, whose cache
+    # writes take one position for all rows).
+    per_row = tf_kernels and not isinstance(model, decode_ops.CachedDecoder)
+    if per_row:
+        positions = prompt_lengths
+    else:
+        positions = tf.fill([batch], tf.reduce_min(prompt_lengths))
+
+    def model_index(positions):
+        return positions if per_row else positions[0]
+
+    # The prefill covers the prompts whole; logits: [batch, vocab].
     logits, _, cache = decode_ops.prefill(
-        model, prompt_ids, total_length, start - 1, tf_kernels
+        model, prompt_ids, total_length, model_index(positions) - 1, tf_kernels
     )
     limits = tf.minimum(prompt_lengths + max_new_tokens, total_length)
 
-    def fill(index, token_ids, scores, done, ends, logits):
-        """Writes position `index` of every row."""
+    def fill(positions, token_ids, scores, done, ends, logits):
+        """Writes position `positions[row]` of every row."""
         step_seed = None
         if sample:
-            step_seed = tf.random.experimental.stateless_fold_in(seed, index)
+            # Step t draws with the seed folded with the shortest
+            # prompt's length + t, in either mode.
+            step_seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.reduce_min(positions)
+            )
         chosen = choose_tokens(
             logits, sample, temperature, top_k, top_p, step_seed
         )
-        forced = index < prompt_lengths
-        new = tf.logical_not(forced | done)
-        prompt_token = tf.gather(token_ids, index, axis=1)
-        token = tf.where(
-            forced, prompt_token, tf.where(new, chosen, decode_ops.PAD_ID)
+        new = tf.logical_not((positions < prompt_lengths) | done)
+        # Rows not choosing (copying their prompt, or done) keep what
+        # their position holds.
+        token = tf.where(new, chosen, _at(token_ids, positions))
+        score = tf.where(
+            new,
+            decode_ops.token_log_probs(logits, token),
+            _at(scores, positions),
         )
-        score = tf.where(new, decode_ops.token_log_probs(logits, token), 0.0)
         finished = new & (
-            decode_ops.is_stop(token, stop_token_id) | (index + 1 >= limits)
+            decode_ops.is_stop(token, stop_token_id) | (positions + 1 >= limits)
         )
         return (
-            index + 1,
-            decode_ops.set_column(token_ids, index, token),
-            decode_ops.set_column(scores, index, score),
+            # A done row may reach the end of the buffer before the others.
+            tf.minimum(positions + 1, total_length - 1),
+            decode_ops.set_column(token_ids, positions, token),
+            decode_ops.set_column(scores, positions, score),
             done | finished,
-            tf.where(finished, index + 1, ends),
+            tf.where(finished, positions + 1, ends),
         )
 
     scores = tf.zeros(tf.shape(token_ids), tf.float32)
     done = tf.zeros([batch], tf.bool)
-    state = fill(start, token_ids, scores, done, prompt_lengths, logits)
+    state = fill(positions, token_ids, scores, done, prompt_lengths, logits)
 
-    def unfinished(index, token_ids, scores, done, ends, cache):
+    def unfinished(positions, token_ids, scores, done, ends, cache):
         return tf.logical_not(tf.reduce_all(done))
 
-    def step(index, token_ids, scores, done, ends, cache):
-        last = tf.gather(token_ids, index - 1, axis=1)
+    def step(positions, token_ids, scores, done, ends, cache):
+        last = _at(token_ids, positions - 1)
         logits, _, cache = decode_ops.decode_step(
-            model, last, cache, index - 1, tf_kernels
+            model, last, cache, model_index(positions) - 1, tf_kernels
         )
-        return (*fill(index, token_ids, scores, done, ends, logits), cache)
+        return (*fill(positions, token_ids, scores, done, ends, logits), cache)
 
     _, token_ids, scores, _, ends, _ = tf.while_loop(
         unfinished, step, (*state, cache)
     )
     return token_ids, scores, ends
+
+
+def _at(buffer: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """`buffer[row, positions[row]]` for each row of a `[batch, length]`
+    buffer."""
+    return tf.gather(buffer, positions[:, None], batch_dims=1)[:, 0]
