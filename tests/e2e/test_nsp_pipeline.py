@@ -24,32 +24,28 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A 1-step model on a fresh work dir, then the smoke configuration in
-    the same work dir (ingest and Transform come from the cache)."""
+    the same work dir (ingest and Transform come from the cache), held to
+    the majority-class baseline like every run."""
     tmp_path = tmp_path_factory.mktemp("nsp")
-    corpus = write_default_corpus(str(tmp_path / "corpus"), max_documents=80)
+    # NSP needs many documents: on the standard library's 407 modules, or
+    # with 1,000 package modules (0.54 after 2,000 steps), a tiny BERT
+    # fits the train pairs and stays near chance on eval pairs. On all
+    # 4,407 (the default run's corpus) it reaches 0.675 after these 750
+    # steps (gain over the baseline +35 %, interval [+11.7 %, +61 %]),
+    # 0.77 after 1,500.
+    corpus = write_default_corpus(str(tmp_path / "corpus"), with_packages=True)
     config = smoke_config(
         tmp_path,
         "bert_nsp",
         [corpus],
-        tokenizer={"vocab_size": 800},
+        tokenizer={"vocab_size": 2000},
         train={
+            "sequence_length": 128,
             "batch_size": 16,
-            "train_steps": 300,
-            "learning_rate": 1e-3,
-            "warmup_steps": 30,
-            "checkpoint_every": 150,
+            "train_steps": 750,
+            "warmup_steps": 75,
+            "checkpoint_every": 250,
         },
-        # NSP needs more text and steps than a smoke run has. On these 80
-        # modules a tiny BERT fits the train pairs and stays at chance on
-        # eval pairs (0.52 on 200 after 300 steps). The default run's
-        # corpus (`textmill corpus --with-packages`: 4,407 modules) is
-        # blessed at 0.84 after 3,000 steps at 3e-4, but 407 + 600 of its
-        # modules reached only 0.50 after 300 steps (sequence 64) and 0.58
-        # after 600 (sequence 128; interval of the gain [-8 %, +44 %]).
-        # Synthetic topical documents were fitted (train 0.64) but scored
-        # 0.52 on eval. The baseline is reported here, not enforced, so the
-        # export and serving path is tested.
-        validation={"enforce_baseline": False},
     )
     one_step = run_one_step(config)
     return tmp_path, one_step, run_local(config)
@@ -60,12 +56,13 @@ def test_one_step_nsp_model_is_refused_against_the_baseline(runs):
     assert_refused_by_baseline(one_step, "majority class")
 
 
-def test_nsp_run_pushes_pair_scoring_model(runs):
+def test_nsp_run_beats_the_baseline_and_pushes_pair_scoring_model(runs):
     _, _, summary = runs
     assert "error" not in summary, summary.get("error")
+    assert summary["outcome"] == "pushed", summary["validation"]["reason"]
     assert summary["pushed"], summary
     candidate = summary["validation"]["candidate"]
-    assert 0 <= candidate["accuracy"] <= 1
+    assert candidate["accuracy"] > 0.6
     # The eval pairs alternate the classes.
     assert candidate["positive_fraction"] == 0.5
     parity = summary["tflite"]["variants"]["float32"]["parity"]
