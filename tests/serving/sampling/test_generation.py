@@ -7,6 +7,7 @@ import tensorflow as tf
 from textmill.serving.sampling import (
     CausalLMGenerator,
     SamplerSettings,
+    decode_ops,
     generate,
     right_align,
 )
@@ -104,6 +105,19 @@ def test_scores_are_the_models_log_probs(model, greedy):
         np.testing.assert_allclose(
             greedy.sequence_scores.numpy()[row], expected, atol=1e-4
         )
+
+
+@pytest.mark.parametrize("batch", [2, 9], ids=["128 rows", "576 rows"])
+def test_cached_forward_logits_are_the_models(model, batch):
+    """The head's two products (a table pass up to 512 rows, a row pass
+    above) give the model's own logits."""
+    ids = np.random.default_rng(batch).integers(
+        0, model.backbone.vocabulary_size, (batch, MAX_LENGTH), np.int32
+    )
+    cache = decode_ops.empty_cache(model, batch, MAX_LENGTH)
+    logits, _, _ = decode_ops.forward(model, tf.constant(ids), cache, 0)
+    expected = model({"token_ids": ids, "padding_mask": np.ones_like(ids)})
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
