@@ -1,5 +1,6 @@
 """The decoding strategies against uncached references and each other."""
 
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -156,6 +157,37 @@ def test_rows_at_their_own_positions_are_the_models_greedy(
         assert (ids[row, len(prompt) + len(tokens) :] == 0).all()
     if stop:
         assert len(new_tokens(out, 0)) == 3
+
+
+def test_in_place_cache_writes_leave_later_calls_unchanged(
+    graph_generator, greedy
+):
+    """A step writes each row's keys and values into the cache buffer in
+    place: calls before, between and after other batches give the same
+    tokens and scores."""
+    settings = SamplerSettings(max_new_tokens=NEW)
+    first = run(graph_generator, settings)
+    run(graph_generator, settings, prompts=[[9, 8, 7], [1]])
+    second = run(graph_generator, settings)
+    assert rows(first) == rows(second) == rows(greedy)
+    np.testing.assert_array_equal(
+        first.token_scores.numpy(), second.token_scores.numpy()
+    )
+
+
+def test_quantized_layers_are_refused():
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=50,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
+    backbone.transformer_layers[0]._feedforward_output_dense.quantize("int8")
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    with pytest.raises(ValueError, match="feedforward_output_dense.*float"):
+        CausalLMGenerator(model)
 
 
 @pytest.mark.parametrize(

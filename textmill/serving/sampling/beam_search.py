@@ -44,8 +44,9 @@ def beam_search(
     width = tf.shape(prompt_ids)[1]
     beams = num_beams
     start = tf.reduce_min(prompt_lengths)
-    logits, _, cache = decode_ops.prefill(  # logits: [batch, vocab]
-        model, prompt_ids, total_length, start - 1, tf_kernels
+    steps = decode_ops.cached_steps(model, tf_kernels)
+    logits, _, cache = steps.prefill(  # logits: [batch, vocab]
+        prompt_ids, total_length, start - 1
     )
     vocab = tf.shape(logits)[-1]
     # Each prompt is decoded by `beams` rows: [batch, ...] -> [batch*beams].
@@ -93,12 +94,10 @@ def beam_search(
         rows = tf.reshape(parent + tf.range(batch)[:, None] * beams, [-1])
         token_ids = decode_ops.set_column(token_ids, index, token)
         last = tf.reshape(token, [-1])
-        logits, _, cache = decode_ops.decode_step(
-            model,
+        logits, _, cache = steps.decode_step(
             last,
             decode_ops.gather_rows(cache, rows),
             index,
-            tf_kernels,
         )
         return (
             index + 1,

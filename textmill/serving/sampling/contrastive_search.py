@@ -50,8 +50,9 @@ def contrastive_search(
     width = tf.shape(prompt_ids)[1]
     token_ids = tf.pad(prompt_ids, [[0, 0], [0, total_length - width]])
     start = tf.reduce_min(prompt_lengths)
-    logits, hidden, cache = decode_ops.prefill(  # logits: [batch, vocab]
-        model, prompt_ids, total_length, start - 1, tf_kernels
+    steps = decode_ops.cached_steps(model, tf_kernels)
+    logits, hidden, cache = steps.prefill(  # logits: [batch, vocab]
+        prompt_ids, total_length, start - 1
     )
     # Unit-length hidden state of every position: [batch, total, hidden].
     history = tf.pad(
@@ -73,12 +74,10 @@ def contrastive_search(
             forced[:, None], prompt_token[:, None], candidates
         )
         # [batch, top_k] -> [batch * top_k]
-        next_logits, next_hidden, next_cache = decode_ops.decode_step(
-            model,
+        next_logits, next_hidden, next_cache = steps.decode_step(
             tf.reshape(candidates, [-1]),
             decode_ops.repeat_rows(cache, top_k),
             index,
-            tf_kernels,
         )
         unit = tf.reshape(
             tf.math.l2_normalize(next_hidden, axis=-1), [batch, top_k, -1]

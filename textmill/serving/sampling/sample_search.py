@@ -59,7 +59,8 @@ def sample_search(
     # the end of the shortest prompt, the longer ones copying theirs (one
     # step per copied token: the cost of XLA loops and TFLite, whose cache
     # writes take one position for all rows).
-    per_row = tf_kernels and not isinstance(model, decode_ops.CachedDecoder)
+    steps = decode_ops.cached_steps(model, tf_kernels)
+    per_row = steps.per_row_positions
     if per_row:
         positions = prompt_lengths
     else:
@@ -69,8 +70,8 @@ def sample_search(
         return positions if per_row else positions[0]
 
     # The prefill covers the prompts whole; logits: [batch, vocab].
-    logits, _, cache = decode_ops.prefill(
-        model, prompt_ids, total_length, model_index(positions) - 1, tf_kernels
+    logits, _, cache = steps.prefill(
+        prompt_ids, total_length, model_index(positions) - 1
     )
     limits = tf.minimum(prompt_lengths + max_new_tokens, total_length)
 
@@ -116,8 +117,8 @@ def sample_search(
 
     def step(positions, token_ids, scores, done, ends, cache):
         last = _at(token_ids, positions - 1)
-        logits, _, cache = decode_ops.decode_step(
-            model, last, cache, model_index(positions) - 1, tf_kernels
+        logits, _, cache = steps.decode_step(
+            last, cache, model_index(positions) - 1
         )
         return (*fill(positions, token_ids, scores, done, ends, logits), cache)
 
