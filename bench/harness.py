@@ -360,7 +360,13 @@ def method_lines(repeats: int, warmups: int, before: dict, after: dict):
         f"Machine: {before['platform']}, {before['cpus']} cores, load "
         f"average (1 min) {before['load_average_1m']} at the start "
         f"({before['time']}) and {after['load_average_1m']} at the end "
-        f"({after['time']}): other work shared the machine.",
+        f"({after['time']}); the end figure counts the benchmark's own "
+        "processes"
+        + (
+            "; other work shared the machine."
+            if before["load_average_1m"] >= 1.0
+            else "."
+        ),
     ]
 
 
