@@ -378,8 +378,8 @@ def _decoder_layer(layer, weights, x, keys, values, index, mask, tf_kernels):
     head_dim = tf.cast(tf.shape(query)[-1], query.dtype)
     scores = tf.matmul(query, keys, transpose_b=True) / tf.sqrt(head_dim)
     # Softmax in float32 whatever the compute dtype.
-    weights_ = tf.nn.softmax(tf.cast(scores, tf.float32) + mask)
-    context = tf.matmul(tf.cast(weights_, values.dtype), values)
+    attention = tf.nn.softmax(tf.cast(scores, tf.float32) + mask)
+    context = tf.matmul(tf.cast(attention, values.dtype), values)
     # [batch, heads, length, head_dim] -> [batch, length, hidden]
     context = tf.reshape(
         tf.transpose(context, [0, 2, 1, 3]), [batch, length, -1]
