@@ -507,8 +507,11 @@ class CausalLMSteps(CachedDecoder):
     def __init__(self, model, tf_kernels: bool = True):
         self.model = model
         self.tf_kernels = tf_kernels
-        self.per_row_positions = tf_kernels
         self.weights = layer_weights(model)
+
+    @property
+    def per_row_positions(self) -> bool:
+        return self.tf_kernels
 
     def prefill(self, prompt_ids, total_length, logits_at) -> tuple:
         cache = empty_cache(self.model, tf.shape(prompt_ids)[0], total_length)
