@@ -43,9 +43,9 @@ class CausalLMGenerator:
         jit_compile: compile the decoding loops with XLA (prefill, cache,
             sampler and loop in one cluster; tokenization stays outside).
             None (the default) compiles when a GPU or TPU is visible and
-            not on CPU only: there XLA's matrix-vector products on Keras'
-            kernel layouts measured 2-15x slower than TensorFlow's own
-            kernels, which made decoding slower than without XLA.
+            not on CPU only: there (2 cores, DistilGPT2's shape) XLA
+            decoded greedily 1.08-1.17x as fast at batch 1, but 0.58-0.60x
+            at batch 8 and 0.75-0.80x at batch 32.
         max_length: the longest prompt plus continuation; defaults to the
             backbone's `max_sequence_length`.
 
