@@ -56,8 +56,11 @@ logger = logging.getLogger("bench.decode_products")
 
 def _projection_shapes(hidden: int, inner: int) -> list[tuple[int, int]]:
     """One layer's `[inputs, outputs]` kernels, in step order."""
-    return [(hidden, 3 * hidden), (hidden, hidden), (hidden, inner)] + [
-        (inner, hidden)
+    return [
+        (hidden, 3 * hidden),
+        (hidden, hidden),
+        (hidden, inner),
+        (inner, hidden),
     ]
 
 
@@ -85,10 +88,11 @@ def _write_weights(path: str, shape: dict) -> int:
 def _load(path: str, shape: dict):
     """`(layers, table)`: per layer a list of `(kernel, bias)`."""
     weights = np.load(path)
+    per_layer = len(_projection_shapes(shape["hidden"], shape["inner"]))
     layers = [
         [
             (weights[f"kernel_{layer}_{i}"], weights[f"bias_{layer}_{i}"])
-            for i in range(4)
+            for i in range(per_layer)
         ]
         for layer in range(shape["layers"])
     ]
@@ -173,8 +177,7 @@ def _serve(arm: str, path: str, shape: dict, batches, steps) -> None:
     harness.serve(
         cases,
         output=lambda logits: {
-            "argmax": np.argmax(logits, axis=-1).tolist(),
-            "logits_head": np.asarray(logits)[:, :64].tolist(),
+            "logits_head": np.asarray(logits)[:, :64].tolist()
         },
     )
 
@@ -199,8 +202,9 @@ def _check(outputs: dict) -> float:
 
 
 def _generate_quote(batches: list[int]) -> dict:
-    """Per-token milliseconds of bench/generate's arms, from its
-    results.json (a separate run), where present."""
+    """Milliseconds per step of bench/generate's best float32 peer and
+    `textmill_api`, from its results.json (a separate run), where
+    present."""
     if not os.path.exists(GENERATE_RESULTS):
         return {}
     with open(GENERATE_RESULTS) as f:
